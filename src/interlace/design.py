@@ -1,0 +1,356 @@
+"""Model structures: the response, the fixed-effects design and the sparse random-effects design.
+
+From a parsed formula and a data frame this builds what the objective needs:
+
+- the ordered response as integer codes 0..K-1 with its level labels;
+- the fixed part as ordinal's ``clm`` builds it: per observation an upper and a lower
+  linear predictor ``e1 = B1 @ psi + o1`` and ``e2 = B2 @ psi + o2`` with psi = (threshold
+  parameters, beta); ``o1 = +inf`` in the top category and ``o2 = -inf`` in the bottom one;
+- the random part: per term, the level of each observation and its covariates, and the map
+  from theta (R's ``ST`` parameters: per term the lower-triangular factor L of the
+  covariance, diagonal first, then the lower triangle by columns) to the rows of A = Z Lambda.
+
+Every observation meets exactly one level of each term, so A is stored row-wise as an
+(n, m) array of column indices and values, m = sum of the terms' sizes. Z is never dense.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from formulaic import Formula
+
+from .formula import ParsedFormula, RandomTerm
+from .frames import to_pandas
+from .thresholds import ThresholdStructure, make_thresholds
+
+_TREATMENT = re.compile(r"([^\[\]:]+)\[T\.([^\]]*)\]")
+
+
+def r_style_name(name: str) -> str:
+    """formulaic's ``temp[T.warm]`` is R's ``tempwarm``; ``Intercept`` is ``(Intercept)``."""
+    if name == "Intercept":
+        return "(Intercept)"
+    return _TREATMENT.sub(lambda m: m.group(1) + m.group(2), name)
+
+
+@dataclass
+class Response:
+    codes: np.ndarray  # 0..K-1
+    levels: list[str]
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+
+@dataclass
+class RandomEffectsTerm:
+    """One term (expr | group): the level of each observation and its covariates."""
+
+    name: str
+    levels: list[str]
+    index: np.ndarray  # (n,) level of each observation
+    covariates: np.ndarray  # (n, r) the term's columns, e.g. [1, x]
+    coef_names: list[str]
+
+    @property
+    def size(self) -> int:
+        return self.covariates.shape[1]
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+    @property
+    def n_theta(self) -> int:
+        r = self.size
+        return r * (r + 1) // 2
+
+    def tril_positions(self) -> list[tuple[int, int]]:
+        """(row, col) in L of each theta entry, in R's ST order: diagonal, then lower by column."""
+        r = self.size
+        diag = [(i, i) for i in range(r)]
+        lower = [(i, j) for j in range(r) for i in range(j + 1, r)]
+        return diag + lower
+
+    def factor(self, theta: np.ndarray) -> np.ndarray:
+        """The lower-triangular L with covariance L L' from this term's theta."""
+        L = np.zeros((self.size, self.size))
+        for value, (i, j) in zip(theta, self.tril_positions()):
+            L[i, j] = value
+        return L
+
+
+@dataclass
+class RandomDesign:
+    """All random terms and the layout of u: term by term, level by level, column by column."""
+
+    terms: list[RandomEffectsTerm]
+    cols: np.ndarray = field(init=False)  # (n, m) column of u for each observation's entries
+    term_of_entry: np.ndarray = field(init=False)  # (m,) which term each entry belongs to
+    u_offsets: np.ndarray = field(init=False)
+    theta_offsets: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        sizes = [t.n_levels * t.size for t in self.terms]
+        self.u_offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self.theta_offsets = np.concatenate([[0], np.cumsum([t.n_theta for t in self.terms])])
+        cols, owner = [], []
+        for k, term in enumerate(self.terms):
+            base = self.u_offsets[k] + term.index.astype(np.int64) * term.size
+            for s in range(term.size):
+                cols.append(base + s)
+                owner.append(k)
+        self.cols = np.column_stack(cols)
+        self.term_of_entry = np.array(owner)
+
+    @property
+    def q(self) -> int:
+        return int(self.u_offsets[-1])
+
+    @property
+    def n_theta(self) -> int:
+        return int(self.theta_offsets[-1])
+
+    def term_theta(self, theta: np.ndarray, k: int) -> np.ndarray:
+        return theta[self.theta_offsets[k] : self.theta_offsets[k + 1]]
+
+    def factors(self, theta: np.ndarray) -> list[np.ndarray]:
+        return [t.factor(self.term_theta(theta, k)) for k, t in enumerate(self.terms)]
+
+    def values(self, theta: np.ndarray) -> np.ndarray:
+        """The (n, m) entries of A = Z Lambda: for each term, x_i' L."""
+        blocks = [t.covariates @ L for t, L in zip(self.terms, self.factors(theta))]
+        return np.concatenate(blocks, axis=1)
+
+    def theta_lower_bounds(self) -> np.ndarray:
+        """0 for standard deviations (diagonal of L), -inf for the rest."""
+        lower = []
+        for t in self.terms:
+            lower += [0.0 if i == j else -np.inf for i, j in t.tril_positions()]
+        return np.array(lower)
+
+    def theta_start(self) -> np.ndarray:
+        """R's start: L = identity in every term."""
+        start = []
+        for t in self.terms:
+            start += [1.0 if i == j else 0.0 for i, j in t.tril_positions()]
+        return np.array(start)
+
+    def theta_derivatives(self) -> list[tuple[int, int, int]]:
+        """For each theta entry: (entry column of A it moves, covariate column, term).
+
+        d a_i / d theta for L[j, l] of a term is x_ij in the entry of column l of that term.
+        """
+        out = []
+        entry_start = np.concatenate([[0], np.cumsum([t.size for t in self.terms])])
+        for k, term in enumerate(self.terms):
+            for j, l in term.tril_positions():
+                out.append((int(entry_start[k] + l), j, k))
+        return out
+
+    def theta_names(self) -> list[str]:
+        return [f"ST{i + 1}" for i in range(self.n_theta)]
+
+    def is_single_scalar(self) -> bool:
+        return len(self.terms) == 1 and self.terms[0].size == 1
+
+
+@dataclass
+class ClmmDesign:
+    """Everything the objective needs, and the names the result reports."""
+
+    response: Response
+    thresholds: ThresholdStructure
+    X: np.ndarray  # (n, p_beta) fixed effects without intercept
+    beta_names: list[str]
+    B1: np.ndarray  # (n, n_psi)
+    B2: np.ndarray
+    o1: np.ndarray  # offsets, +inf in the top category
+    o2: np.ndarray  # offsets, -inf in the bottom category
+    weights: np.ndarray
+    random: RandomDesign
+    fixed_spec: object  # formulaic ModelSpec, for predict
+    n_dropped: int = 0
+
+    @property
+    def n_obs(self) -> int:
+        return self.B1.shape[0]
+
+    @property
+    def n_psi(self) -> int:
+        return self.B1.shape[1]
+
+    @property
+    def psi_names(self) -> list[str]:
+        return list(self.thresholds.param_names) + list(self.beta_names)
+
+
+def _level_label(value) -> str:
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def code_response(series: pd.Series, name: str) -> Response:
+    """Integer codes and labels for the ordered response.
+
+    An ordered Categorical keeps its order (unused levels dropped, with a warning); other
+    input takes the sorted unique values, numerically for numbers.
+    """
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        cat = series.cat
+        if not series.cat.ordered:
+            warnings.warn(
+                f"response {name!r} is an unordered Categorical; using the order of its "
+                f"categories {list(map(str, cat.categories))}. Make it ordered to set the order.",
+                UserWarning,
+                stacklevel=4,
+            )
+        used = pd.unique(cat.codes[cat.codes >= 0])
+        unused = [c for i, c in enumerate(cat.categories) if i not in set(used.tolist())]
+        if unused:
+            warnings.warn(
+                f"response {name!r}: dropping unused levels {list(map(str, unused))}",
+                UserWarning,
+                stacklevel=4,
+            )
+            series = series.cat.remove_unused_categories()
+        levels = [_level_label(c) for c in series.cat.categories]
+        codes = series.cat.codes.to_numpy().astype(np.int64)
+    else:
+        values = series.to_numpy()
+        uniques = np.unique(values)
+        if values.dtype.kind not in "iufb":
+            warnings.warn(
+                f"response {name!r} is not an ordered Categorical; its levels are taken in "
+                f"sorted order {[str(u) for u in uniques]}. Pass an ordered pandas Categorical "
+                "(or a polars Enum) to set the order.",
+                UserWarning,
+                stacklevel=4,
+            )
+        codes = np.searchsorted(uniques, values).astype(np.int64)
+        levels = [_level_label(u) for u in uniques]
+    if len(levels) < 2:
+        raise ValueError(
+            f"response {name!r} has {len(levels)} observed level(s); an ordinal model needs at least 2"
+        )
+    return Response(codes, levels)
+
+
+def _factor_codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Codes and labels of a grouping column, observed levels only, in factor order."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        series = series.cat.remove_unused_categories()
+        return series.cat.codes.to_numpy().astype(np.int64), [
+            _level_label(c) for c in series.cat.categories
+        ]
+    uniques, codes = np.unique(series.to_numpy(), return_inverse=True)
+    return codes.astype(np.int64), [_level_label(u) for u in uniques]
+
+
+def _grouping(df: pd.DataFrame, factors: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
+    """Levels of an interaction of grouping columns, labelled ``a:b`` as R does."""
+    codes, labels = _factor_codes(df[factors[0]])
+    for name in factors[1:]:
+        c2, l2 = _factor_codes(df[name])
+        combined = codes * len(l2) + c2
+        observed, codes = np.unique(combined, return_inverse=True)
+        labels = [f"{labels[v // len(l2)]}:{l2[v % len(l2)]}" for v in observed]
+    return codes.astype(np.int64), labels
+
+
+def _model_matrix(rhs: str, df: pd.DataFrame, what: str):
+    try:
+        return Formula(rhs).get_model_matrix(df, output="pandas")
+    except Exception as exc:  # formulaic raises several types; name the part at fault
+        raise ValueError(f"cannot build the {what} from {rhs!r}: {exc}") from exc
+
+
+def _required_columns(parsed: ParsedFormula) -> list[str]:
+    cols = [parsed.response]
+    cols += sorted(Formula(parsed.fixed).required_variables)
+    for term in parsed.random:
+        cols += sorted(Formula(term.expr).required_variables)
+        cols += list(term.factors)
+    seen = []
+    for c in cols:
+        if c not in seen:
+            seen.append(c)
+    return seen
+
+
+def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
+                 weights=None, na_action: str = "drop") -> ClmmDesign:
+    frame = to_pandas(data)
+    needed = _required_columns(parsed)
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"column(s) {missing} named in the formula are not in the data; "
+            f"available: {list(map(str, frame.columns))}"
+        )
+    df = frame[needed]
+    w = None
+    if weights is not None:
+        w = df_weights = (frame[weights].to_numpy(dtype=float) if isinstance(weights, str)
+                          else np.asarray(weights, dtype=float))
+        if df_weights.shape != (len(frame),):
+            raise ValueError(f"weights must have one value per row ({len(frame)}), got shape {df_weights.shape}")
+    incomplete = df.isna().any(axis=1).to_numpy()
+    n_dropped = int(incomplete.sum())
+    if n_dropped:
+        if na_action == "raise":
+            bad = [c for c in needed if df[c].isna().any()]
+            raise ValueError(f"missing values in column(s) {bad}; drop them or use na_action='drop'")
+        warnings.warn(f"dropping {n_dropped} row(s) with missing values", UserWarning, stacklevel=3)
+        df = df.loc[~incomplete]
+        if w is not None:
+            w = w[~incomplete]
+    if len(df) == 0:
+        raise ValueError("no complete rows to fit")
+    df = df.reset_index(drop=True)
+
+    response = code_response(df[parsed.response], parsed.response)
+    ths = make_thresholds(threshold, response.levels)
+
+    mm = _model_matrix(parsed.fixed, df, "fixed effects")
+    keep = [c for c in mm.columns if c != "Intercept"]
+    X = mm[keep].to_numpy(dtype=float)
+    beta_names = [r_style_name(c) for c in keep]
+
+    n = len(df)
+    K = response.n_levels
+    y = response.codes
+    J = ths.jacobian
+    n_tau = J.shape[1]
+    upper = np.vstack([J, np.zeros((1, n_tau))])  # row K-1 unused: o1 = +inf there
+    lower = np.vstack([np.zeros((1, n_tau)), J])  # row 0 unused: o2 = -inf there
+    B1 = np.hstack([upper[y], -X])
+    B2 = np.hstack([lower[y], -X])
+    o1 = np.where(y == K - 1, np.inf, 0.0)
+    o2 = np.where(y == 0, -np.inf, 0.0)
+
+    terms = []
+    for term in parsed.random:
+        index, levels = _grouping(df, term.factors)
+        cov = _model_matrix(term.expr, df, f"random term {term}")
+        terms.append(RandomEffectsTerm(
+            name=term.group_name, levels=levels, index=index,
+            covariates=cov.to_numpy(dtype=float),
+            coef_names=[r_style_name(c) for c in cov.columns],
+        ))
+    # R orders the terms by their number of levels, largest first
+    terms.sort(key=lambda t: -t.n_levels)
+    random = RandomDesign(terms)
+
+    return ClmmDesign(
+        response=response, thresholds=ths, X=X, beta_names=beta_names, B1=B1, B2=B2,
+        o1=o1, o2=o2, weights=np.ones(n) if w is None else w, random=random,
+        fixed_spec=mm.model_spec, n_dropped=n_dropped,
+    )

@@ -1,0 +1,177 @@
+"""Factorisation of the random-effects Hessian H = I + A' W D A, and what the gradient needs of it.
+
+The first random term (the one with most levels) touches one level per observation, so its
+block H11 is block-diagonal with r x r blocks and is inverted block by block. The other terms
+are eliminated through a dense Schur complement S = H22 - H21 H11^-1 H12 of size
+q2 = q - q1, which is small for crossed and nested designs once the largest factor is gone;
+with a single term q2 = 0 and every operation is O(n).
+
+The sparsity pattern is fixed by the design (`HessianPattern`, built once); each
+factorisation only scatters new values into it with ``np.bincount``. The gradient of the
+Laplace objective needs H^-1 only where two columns of A meet in one observation; those
+entries are produced by `HessianFactor.observation_inverse`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
+
+from .design import RandomDesign
+
+_DENSE_CHUNK = 20_000_000  # entries of a dense (rows of M) x q2 block formed at once
+
+
+class NotPositiveDefinite(np.linalg.LinAlgError):
+    """H is not positive definite at these parameters."""
+
+
+class HessianPattern:
+    """Index maps from observation entries to the blocks of H, computed once per design."""
+
+    def __init__(self, random: RandomDesign):
+        first = random.terms[0]
+        self.r0 = r0 = first.size
+        self.n_levels0 = first.n_levels
+        self.q1 = q1 = first.n_levels * r0
+        self.q = random.q
+        self.q2 = q2 = self.q - q1
+        self.cols = random.cols
+        self.level0 = first.index
+        s, t = np.meshgrid(np.arange(r0), np.arange(r0), indexing="ij")
+        self.block_index = (first.index[:, None, None] * r0 * r0 + (s * r0 + t)[None]).ravel()
+        if q2 == 0:
+            return
+        cols0 = random.cols[:, :r0].astype(np.int64)
+        self.cols_rest = cols_rest = random.cols[:, r0:].astype(np.int64) - q1
+        keys = cols0[:, :, None] * q2 + cols_rest[:, None, :]
+        unique_keys, inverse = np.unique(keys.ravel(), return_inverse=True)
+        self.h12_pos = inverse.reshape(keys.shape)  # (n, r0, m2) position in H12's data
+        self.h12_rows = unique_keys // q2
+        self.h12_cols = unique_keys % q2
+        self.h12_indptr = np.concatenate(
+            [[0], np.cumsum(np.bincount(self.h12_rows, minlength=q1))]
+        )
+        self.h22_index = (cols_rest[:, :, None] * q2 + cols_rest[:, None, :]).ravel()
+
+
+def _block_apply(blocks: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Apply block-diagonal (nlev, r, r) blocks to x laid out level by level."""
+    nlev, r, _ = blocks.shape
+    if r == 1:
+        return blocks[:, 0, 0].reshape((nlev,) + (1,) * (x.ndim - 1)) * x
+    xs = x.reshape((nlev, r) + x.shape[1:])
+    return np.einsum("jst,jt...->js...", blocks, xs).reshape(x.shape)
+
+
+class HessianFactor:
+    """H = I + A' diag(wd) A for the entries ``values`` (n, m) of A, factorised."""
+
+    def __init__(self, pattern: HessianPattern, values: np.ndarray, wd: np.ndarray):
+        self.pattern = pat = pattern
+        r0 = pat.r0
+        v0 = values[:, :r0]
+        outer = wd[:, None, None] * v0[:, :, None] * v0[:, None, :]
+        blocks = np.bincount(pat.block_index, weights=outer.ravel(),
+                             minlength=pat.n_levels0 * r0 * r0).reshape(pat.n_levels0, r0, r0)
+        blocks += np.eye(r0)
+        if r0 == 1:
+            h = blocks[:, 0, 0]
+            if not np.all(h > 0):
+                raise NotPositiveDefinite("H11 is not positive definite")
+            self.inv11 = (1.0 / h)[:, None, None]
+            logdet = float(np.sum(np.log(h)))
+        else:
+            try:
+                chol = np.linalg.cholesky(blocks)
+            except np.linalg.LinAlgError as exc:
+                raise NotPositiveDefinite("H11 is not positive definite") from exc
+            inv_chol = np.linalg.inv(chol)
+            self.inv11 = np.einsum("jts,jtu->jsu", inv_chol, inv_chol)
+            logdet = 2.0 * float(np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2))))
+        if pat.q2 == 0:
+            self.logdet = logdet
+            return
+        vr = values[:, r0:]
+        cross = wd[:, None, None] * v0[:, :, None] * vr[:, None, :]
+        h12_data = np.bincount(pat.h12_pos.ravel(), weights=cross.ravel(),
+                               minlength=len(pat.h12_rows))
+        self.h12 = sp.csr_matrix((h12_data, pat.h12_cols, pat.h12_indptr), shape=(pat.q1, pat.q2))
+        rest = wd[:, None, None] * vr[:, :, None] * vr[:, None, :]
+        h22 = np.bincount(pat.h22_index, weights=rest.ravel(),
+                          minlength=pat.q2 * pat.q2).reshape(pat.q2, pat.q2)
+        h22 += np.eye(pat.q2)
+        self.m = self._apply_inv11_sparse(self.h12)  # H11^-1 H12
+        schur = h22 - (self.h12.T @ self.m).toarray()
+        try:
+            self.chol_s = scipy.linalg.cholesky(schur, lower=True, check_finite=False)
+        except np.linalg.LinAlgError as exc:
+            raise NotPositiveDefinite("the Schur complement is not positive definite") from exc
+        self.logdet = logdet + 2.0 * float(np.sum(np.log(np.diag(self.chol_s))))
+
+    def _apply_inv11_sparse(self, mat: sp.csr_matrix) -> sp.csr_matrix:
+        pat = self.pattern
+        if pat.r0 == 1:
+            out = mat.copy()
+            out.data = out.data * self.inv11[:, 0, 0][pat.h12_rows]
+            return out
+        nlev, r, _ = self.inv11.shape
+        rows = np.repeat(np.arange(nlev * r), r)
+        cols = (np.arange(nlev)[:, None, None] * r + np.arange(r)[None, None, :]
+                + 0 * np.arange(r)[None, :, None]).ravel()
+        binv = sp.csr_matrix((self.inv11.ravel(), (rows, cols)), shape=(pat.q1, pat.q1))
+        return (binv @ mat).tocsr()
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        """H^-1 b."""
+        pat = self.pattern
+        if pat.q2 == 0:
+            return _block_apply(self.inv11, b)
+        b1, b2 = b[: pat.q1], b[pat.q1:]
+        x2 = scipy.linalg.cho_solve((self.chol_s, True), b2 - self.m.T @ b1, check_finite=False)
+        x1 = _block_apply(self.inv11, b1) - self.m @ x2
+        return np.concatenate([x1, x2])
+
+    def _inverse_parts(self):
+        """Diagonal blocks of (H^-1)_11, (H^-1)_12 on H12's pattern, and (H^-1)_22."""
+        pat = self.pattern
+        if pat.q2 == 0:
+            return self.inv11, None, None
+        s_inv = scipy.linalg.cho_solve((self.chol_s, True), np.eye(pat.q2), check_finite=False)
+        r0 = pat.r0
+        correction = np.empty_like(self.inv11)
+        p12 = np.empty(len(pat.h12_rows))
+        levels_per_chunk = max(1, _DENSE_CHUNK // max(1, pat.q2 * r0))
+        for start in range(0, pat.n_levels0, levels_per_chunk):
+            stop = min(pat.n_levels0, start + levels_per_chunk)
+            lo, hi = start * r0, stop * r0
+            m_chunk = self.m[lo:hi].toarray()
+            ms = m_chunk @ s_inv
+            nz = slice(pat.h12_indptr[lo], pat.h12_indptr[hi])
+            p12[nz] = -ms[pat.h12_rows[nz] - lo, pat.h12_cols[nz]]
+            ms = ms.reshape(stop - start, r0, pat.q2)
+            m_chunk = m_chunk.reshape(stop - start, r0, pat.q2)
+            correction[start:stop] = np.einsum("jsk,jtk->jst", ms, m_chunk)
+        return self.inv11 + correction, p12, s_inv
+
+    def observation_inverse(self, values: np.ndarray):
+        """For each observation i: P a_i (n, m) and a_i' P a_i (n,), with P = H^-1.
+
+        Also returns the diagonal blocks of H^-1 per term and level, for conditional variances.
+        """
+        pat = self.pattern
+        p11, p12, s_inv = self._inverse_parts()
+        r0 = pat.r0
+        n, m = values.shape
+        pv = np.empty((n, m, m))
+        pv[:, :r0, :r0] = p11[pat.level0]
+        if pat.q2:
+            cross = p12[pat.h12_pos]
+            pv[:, :r0, r0:] = cross
+            pv[:, r0:, :r0] = np.swapaxes(cross, 1, 2)
+            cr = pat.cols_rest
+            pv[:, r0:, r0:] = s_inv[cr[:, :, None], cr[:, None, :]]
+        pa = np.einsum("ist,it->is", pv, values)
+        leverage = np.einsum("is,is->i", values, pa)
+        return pa, leverage, (p11, s_inv)

@@ -1,0 +1,177 @@
+"""Parse a clmm formula: the response, the fixed-effects part and lme4-style random terms.
+
+``"rating ~ temp + contact + (1|judge)"`` is split into the response ``rating``, the fixed
+right-hand side ``temp + contact`` (handed to formulaic) and the random term ``(1|judge)``.
+Random terms may also come from the ``random=`` list (which takes precedence) or the
+``groups=`` shorthand for random intercepts. Nested grouping ``(1|a/b)`` expands, as lme4
+does, to ``(1|a) + (1|b:a)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RandomTerm:
+    """One random-effects term ``(expr | g1:g2:...)``."""
+
+    expr: str  # the left of the bar, e.g. "1" or "1 + PROD"
+    factors: tuple[str, ...]  # the grouping columns, interacted
+
+    @property
+    def group_name(self) -> str:
+        """The grouping factor's name as R prints it, e.g. ``DAY:RESP``."""
+        return ":".join(self.factors)
+
+    def __str__(self) -> str:
+        return f"({self.expr} | {self.group_name})"
+
+
+@dataclass(frozen=True)
+class ParsedFormula:
+    response: str
+    fixed: str  # right-hand side for formulaic ("1" when there are no fixed effects)
+    random: tuple[RandomTerm, ...]
+    text: str  # the formula as R would print it
+
+
+def _split_top_level(text: str, sep: str) -> list[str]:
+    """Split on ``sep`` where it is not inside parentheses."""
+    parts, depth, start = [], 0, 0
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                raise ValueError(f"unbalanced parentheses in {text!r}")
+        elif depth == 0 and text.startswith(sep, i):
+            parts.append(text[start:i])
+            start = i + len(sep)
+            i += len(sep)
+            continue
+        i += 1
+    if depth != 0:
+        raise ValueError(f"unbalanced parentheses in {text!r}")
+    parts.append(text[start:])
+    return parts
+
+
+def _strip_outer_parens(text: str) -> str | None:
+    """``"(a|b)"`` -> ``"a|b"`` when the parentheses enclose the whole string, else None."""
+    text = text.strip()
+    if not (text.startswith("(") and text.endswith(")")):
+        return None
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0 and i < len(text) - 1:
+            return None
+    return text[1:-1]
+
+
+def parse_random_term(text: str) -> list[RandomTerm]:
+    """Parse one lme4-style term such as ``"(1 + x | g)"`` or ``"(1|a/b)"``.
+
+    Returns one RandomTerm per grouping factor after expanding ``/``.
+    """
+    original = text
+    inner = _strip_outer_parens(text)
+    body = inner if inner is not None else text.strip()
+    if "||" in body:
+        raise ValueError(
+            f"random term {original!r}: '||' (uncorrelated terms) is not supported; "
+            "write the terms separately, e.g. (1|g) + (0 + x|g)"
+        )
+    pieces = _split_top_level(body, "|")
+    if len(pieces) != 2:
+        raise ValueError(
+            f"random term {original!r} must have the form (expr | group), e.g. (1|judge)"
+        )
+    expr, group = (p.strip() for p in pieces)
+    if not expr:
+        raise ValueError(f"random term {original!r} has nothing left of '|'; use (1|{group or 'g'})")
+    if not group:
+        raise ValueError(f"random term {original!r} has no grouping factor right of '|'")
+    nested = [g.strip() for g in group.split("/")]
+    if any(not g for g in nested):
+        raise ValueError(f"random term {original!r} has an empty name in its grouping factor")
+    terms = []
+    for depth in range(1, len(nested) + 1):
+        # lme4 names a/b as b:a, innermost first
+        chain = nested[:depth][::-1]
+        factors = tuple(f.strip() for part in chain for f in part.split(":"))
+        if any(not f for f in factors):
+            raise ValueError(f"random term {original!r} has an empty name in its grouping factor")
+        terms.append(RandomTerm(expr, factors))
+    return terms
+
+
+def _is_random_term(piece: str) -> bool:
+    inner = _strip_outer_parens(piece)
+    return inner is not None and len(_split_top_level(inner, "|")) > 1
+
+
+def parse_formula(formula: str, groups=None, random=None) -> ParsedFormula:
+    """Split ``formula`` and gather its random terms.
+
+    ``random`` (a string or list of lme4 terms) takes precedence over inline terms and
+    ``groups``; ``groups`` (a column name or list) means one random intercept per column.
+    """
+    if not isinstance(formula, str):
+        raise TypeError(f"formula must be a string such as 'rating ~ temp', not {type(formula).__name__}")
+    sides = _split_top_level(formula, "~")
+    if len(sides) != 2 or not sides[0].strip():
+        raise ValueError(f"formula {formula!r} must have the form 'response ~ terms'")
+    response = sides[0].strip()
+    pieces = [p.strip() for p in _split_top_level(sides[1], "+")]
+    inline = [p for p in pieces if p and _is_random_term(p)]
+    fixed_pieces = [p for p in pieces if p and not _is_random_term(p)]
+    if any(not p for p in pieces[1:]) or (pieces and not pieces[0] and len(pieces) > 1):
+        raise ValueError(f"formula {formula!r} has an empty term between '+' signs")
+    fixed = " + ".join(fixed_pieces) if fixed_pieces else "1"
+
+    if random is not None:
+        specs = [random] if isinstance(random, str) else list(random)
+    elif inline:
+        specs = inline
+    elif groups is not None:
+        cols = [groups] if isinstance(groups, str) else list(groups)
+        specs = [f"(1|{g})" for g in cols]
+    else:
+        specs = []
+    terms: list[RandomTerm] = []
+    for spec in specs:
+        if not isinstance(spec, str):
+            raise TypeError(f"random terms must be strings such as '(1|judge)', got {spec!r}")
+        terms.extend(parse_random_term(spec))
+    if not terms:
+        raise ValueError(
+            "the model has no random effects: add a term such as (1|judge) to the formula, "
+            "or pass groups= or random="
+        )
+    names = [t.group_name for t in terms]
+    for name in names:
+        if names.count(name) > 1:
+            raise ValueError(
+                f"grouping factor {name!r} appears in more than one random term; "
+                "put its effects in one term, e.g. (1 + x|g)"
+            )
+    shown = [_tidy_term(p) for p in fixed_pieces] + [_tidy_term(s) for s in specs]
+    text = f"{response} ~ " + (" + ".join(shown) if shown else "1")
+    return ParsedFormula(response, fixed, tuple(terms), text)
+
+
+def _tidy_term(term: str) -> str:
+    """Print a term as R deparses it: ``(1|judge)`` -> ``(1 | judge)``."""
+    inner = _strip_outer_parens(term)
+    if inner is None:
+        inner = term if "|" in term else None
+    if inner is None:
+        return term.strip()
+    left, right = _split_top_level(inner, "|")
+    return f"({left.strip()} | {right.strip()})"
