@@ -1,0 +1,19 @@
+"""interlace: cumulative link mixed models (ordinal regression with random effects).
+
+The pipeline, in the order a fit runs through it:
+
+- ``formula``: parse the response, fixed terms and lme4-style random terms;
+- ``frames`` / ``design``: data to the response codes, the fixed design (B1, B2) and the
+  random design (the rows of A = Z Lambda);
+- ``links``, ``intervals``, ``thresholds``: the small numerical pieces;
+- ``factor``, ``laplace``: the Laplace objective and its exact gradient;
+- ``fit``: ``clmm()``, starting values, optimisation, Hessian and standard errors;
+- ``result``: ``CLMMResult`` and its summary.
+"""
+
+from .datasets import load_soup, load_wine
+from .fit import clmm
+from .result import CLMMResult, ConvergenceWarning
+
+__all__ = ["clmm", "CLMMResult", "ConvergenceWarning", "load_wine", "load_soup"]
+__version__ = "0.1.0"

@@ -1,0 +1,320 @@
+"""Fitting: starting values, the outer optimiser, a Newton polish, the Hessian and standard errors.
+
+``clmm()`` parses the formula, builds the design and the Laplace objective, starts from the
+fixed-effects-only fit (``clm``) and theta = identity as R does, optimises with L-BFGS-B (or
+BOBYQA) on the exact gradient, then takes Newton steps with a Hessian from central
+differences of that gradient until the gradient is at the floor of precision. Standard
+errors come from that Hessian in R's parameterisation (see `RParameterisation`), so that
+``vcov`` and ``cond.H`` are R's.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.optimize
+
+from .design import ClmmDesign, build_design
+from .formula import parse_formula
+from .intervals import interval_terms
+from .laplace import LaplaceObjective
+from .links import Link, get_link
+from .result import CLMMResult, ConvergenceWarning
+
+OPTIMIZERS = ("lbfgsb", "bobyqa")
+GRAD_TOL = 1e-4  # max |gradient| below which a fit counts as converged
+BOUNDARY_TOL = 1e-3  # a standard deviation below this is on the boundary (R's paratBoundary2)
+_FD_STEP = 1e-5
+
+
+def fit_clm(design: ClmmDesign, link: Link, max_iter: int = 100) -> np.ndarray:
+    """Maximum-likelihood psi of the model without random effects, by Newton's method.
+
+    Starts, as R's ``clm`` does, from thresholds at the link quantiles of the cumulative
+    proportions and beta = 0.
+    """
+    K = design.response.n_levels
+    w = design.weights
+    counts = np.bincount(design.response.codes, weights=w, minlength=K)
+    cum = np.cumsum(counts)[:-1] / counts.sum()
+    cum = np.clip(cum, 1e-6, 1 - 1e-6)
+    alpha0 = link.ppf(cum)
+    tau0 = np.linalg.lstsq(design.thresholds.jacobian, alpha0, rcond=None)[0]
+    psi = np.concatenate([tau0, np.zeros(design.X.shape[1])])
+
+    def negll_parts(psi):
+        t = interval_terms(link, design.B1 @ psi + design.o1, design.B2 @ psi + design.o2)
+        return -float(np.dot(w, t.log_prob)), t
+
+    value, t = negll_parts(psi)
+    for _ in range(max_iter):
+        grad = -(design.B1.T @ (w * t.p1) - design.B2.T @ (w * t.p2))
+        l11 = t.q1 - t.p1**2
+        l22 = -(t.q2 + t.p2**2)
+        l12 = t.p1 * t.p2
+        hess = -(design.B1.T @ ((w * l11)[:, None] * design.B1)
+                 + design.B1.T @ ((w * l12)[:, None] * design.B2)
+                 + design.B2.T @ ((w * l12)[:, None] * design.B1)
+                 + design.B2.T @ ((w * l22)[:, None] * design.B2))
+        if np.max(np.abs(grad)) < 1e-10:
+            break
+        try:
+            step = np.linalg.solve(hess, grad)
+        except np.linalg.LinAlgError:
+            step = np.linalg.lstsq(hess, grad, rcond=None)[0]
+        s = 1.0
+        for _ in range(40):
+            new_value, new_t = negll_parts(psi - s * step)
+            if np.isfinite(new_value) and new_value <= value:
+                break
+            s *= 0.5
+        else:
+            break
+        psi = psi - s * step
+        value, t = new_value, new_t
+    return psi
+
+
+@dataclass
+class RParameterisation:
+    """R's coordinates for the Hessian: log(sd) for a single scalar random intercept (R's
+    fast path), the ST entries (L's entries) otherwise; parameters on the boundary are left
+    out, as R does."""
+
+    n_psi: int
+    log_theta: bool
+    free: np.ndarray  # boolean mask over phi
+
+    @classmethod
+    def at(cls, objective: LaplaceObjective, phi: np.ndarray) -> RParameterisation:
+        random = objective.random
+        n_psi = objective.n_psi
+        theta = phi[n_psi:]
+        log_theta = random.is_single_scalar()
+        lower = random.theta_lower_bounds()
+        if log_theta:
+            boundary = theta <= 0.0
+        else:
+            boundary = np.isfinite(lower) & (theta < BOUNDARY_TOL)
+        free = np.concatenate([np.ones(n_psi, bool), ~boundary])
+        return cls(n_psi, log_theta, free)
+
+    def to_r(self, phi: np.ndarray) -> np.ndarray:
+        x = phi.copy()
+        if self.log_theta:
+            with np.errstate(divide="ignore"):
+                x[self.n_psi:] = np.log(x[self.n_psi:])
+        return x[self.free]
+
+    def from_r(self, x_free: np.ndarray, phi_full: np.ndarray) -> np.ndarray:
+        x = phi_full.copy()
+        if self.log_theta:
+            with np.errstate(divide="ignore"):
+                x[self.n_psi:] = np.log(x[self.n_psi:])
+        x[self.free] = x_free
+        if self.log_theta:
+            x[self.n_psi:] = np.exp(x[self.n_psi:])
+        return x
+
+    def gradient_to_r(self, grad: np.ndarray, phi: np.ndarray) -> np.ndarray:
+        g = grad.copy()
+        if self.log_theta:
+            g[self.n_psi:] = g[self.n_psi:] * phi[self.n_psi:]
+        return g[self.free]
+
+
+def r_gradient(objective, param: RParameterisation, phi_full, x_free):
+    phi = param.from_r(x_free, phi_full)
+    value, grad = objective.value_and_grad(phi)
+    return value, param.gradient_to_r(grad, phi)
+
+
+def r_hessian(objective, param: RParameterisation, phi: np.ndarray) -> np.ndarray:
+    """Central differences of the exact gradient, in R's coordinates."""
+    x = param.to_r(phi)
+    k = len(x)
+    hess = np.empty((k, k))
+    for j in range(k):
+        h = _FD_STEP * max(1.0, abs(x[j]))
+        e = np.zeros(k)
+        e[j] = h
+        _, g_plus = r_gradient(objective, param, phi, x + e)
+        _, g_minus = r_gradient(objective, param, phi, x - e)
+        hess[:, j] = (g_plus - g_minus) / (2 * h)
+    return 0.5 * (hess + hess.T)
+
+
+def _optimise(objective: LaplaceObjective, phi0: np.ndarray, lower: np.ndarray,
+              optimizer: str, verbose: bool):
+    bounds_lower = np.where(np.isfinite(lower), lower, -np.inf)
+    if optimizer == "lbfgsb":
+        res = scipy.optimize.minimize(
+            objective.value_and_grad, phi0, jac=True, method="L-BFGS-B",
+            bounds=list(zip(bounds_lower, [np.inf] * len(phi0))),
+            options={"maxiter": 5000, "maxfun": 10000, "ftol": 1e-15, "gtol": 1e-8,
+                     "maxcor": 20},
+            callback=_progress(objective) if verbose else None,
+        )
+        return res.x, bool(res.success), str(res.message), int(res.nit)
+    import pybobyqa
+
+    res = pybobyqa.solve(
+        objective.value, phi0, bounds=(bounds_lower, np.full(len(phi0), np.inf)),
+        rhobeg=0.2, rhoend=1e-9, maxfun=max(2000, 500 * len(phi0)),
+        print_progress=verbose,
+    )
+    ok = res.flag in (res.EXIT_SUCCESS, res.EXIT_SLOW_WARNING)
+    return res.x, ok, str(res.msg), int(res.nf)
+
+
+def _progress(objective):
+    state = {"it": 0}
+
+    def callback(xk, *args):
+        state["it"] += 1
+        value, grad = objective.value_and_grad(xk)
+        print(f"iter {state['it']:4d}  objective {value:.8f}  max|grad| {np.max(np.abs(grad)):.3e}",
+              flush=True)
+
+    return callback
+
+
+def _newton_polish(objective, phi, lower, max_steps=5):
+    """Newton steps on the free parameters with a finite-difference Hessian of the exact
+    gradient, kept while they lower the objective; returns phi, R's coordinates and Hessian.
+
+    The Hessian is recomputed only after a large step, so a fit that the optimiser already
+    brought to the optimum costs one Hessian."""
+    param = RParameterisation.at(objective, phi)
+    value, g = r_gradient(objective, param, phi, param.to_r(phi))
+    hess = r_hessian(objective, param, phi)
+    for _ in range(max_steps):
+        if np.max(np.abs(g), initial=0.0) < 1e-9:
+            break
+        try:
+            np.linalg.cholesky(hess)
+        except np.linalg.LinAlgError:
+            break
+        step = np.linalg.solve(hess, g)
+        trial = param.from_r(param.to_r(phi) - step, phi)
+        if np.any(trial < lower):
+            break
+        new_value, new_g = r_gradient(objective, param, trial, param.to_r(trial))
+        if not new_value <= value:
+            break
+        phi, value, g = trial, new_value, new_g
+        if np.max(np.abs(step)) > 1e-4:
+            hess = r_hessian(objective, param, phi)
+    objective.conditional_modes(phi)  # leave the warm start at the optimum
+    return phi, param, value, g, hess
+
+
+def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
+         threshold: str = "flexible", nAGQ: int = 1, optimizer: str = "lbfgsb",
+         theta0=None, weights=None, na_action: str = "drop", verbose: bool = False) -> CLMMResult:
+    """Fit a cumulative link mixed model by maximising the Laplace approximation.
+
+    Parameters
+    ----------
+    formula : str
+        ``"response ~ fixed terms"``, optionally with lme4-style random terms such as
+        ``"rating ~ temp + contact + (1|judge)"``.
+    data : pandas, polars or pyarrow table
+    groups : str or list of str, optional
+        Grouping columns, one random intercept each (``groups="judge"`` is ``(1|judge)``).
+    random : str or list of str, optional
+        lme4-style random terms, e.g. ``["(1 + PROD|RESP)"]``; takes precedence over inline
+        terms and ``groups``.
+    link : {"logit", "probit", "cloglog", "loglog", "cauchit"}
+    threshold : {"flexible"}
+        Other threshold structures are not implemented yet.
+    nAGQ : int
+        1 (Laplace). Quadrature is not implemented yet.
+    optimizer : {"lbfgsb", "bobyqa"}
+    theta0 : array-like, optional
+        Starting random-effect parameters in R's ``ST`` layout (per term: the standard
+        deviations on the diagonal of L, then L's lower triangle by column).
+    weights : not implemented yet.
+    na_action : {"drop", "raise"}
+    verbose : bool
+        Print the optimiser's progress.
+
+    Returns
+    -------
+    CLMMResult
+
+    Examples
+    --------
+    >>> import interlace
+    >>> fit = interlace.clmm("rating ~ temp + contact + (1|judge)", interlace.load_wine())
+    >>> round(fit.llf, 2)
+    -81.57
+    """
+    started = time.perf_counter()
+    link_obj = get_link(link)
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose 'lbfgsb' or 'bobyqa'")
+    if isinstance(nAGQ, bool) or not isinstance(nAGQ, (int, np.integer)) or nAGQ == 0:
+        raise ValueError(f"nAGQ must be a non-zero integer, got {nAGQ!r}")
+    if nAGQ != 1:
+        raise NotImplementedError("nAGQ other than 1 (adaptive quadrature) is not implemented yet")
+    if weights is not None:
+        raise NotImplementedError("weights are not implemented yet")
+    if na_action not in ("drop", "raise"):
+        raise ValueError(f"na_action must be 'drop' or 'raise', not {na_action!r}")
+
+    parsed = parse_formula(formula, groups=groups, random=random)
+    design = build_design(parsed, data, threshold=threshold, weights=weights, na_action=na_action)
+    objective = LaplaceObjective(design, link_obj)
+
+    psi0 = fit_clm(design, link_obj)
+    if theta0 is None:
+        theta_start = design.random.theta_start()
+    else:
+        theta_start = np.asarray(theta0, dtype=float).ravel()
+        if theta_start.shape != (design.random.n_theta,):
+            raise ValueError(
+                f"theta0 has {theta_start.size} value(s); this model has {design.random.n_theta} "
+                f"random-effect parameters ({', '.join(design.random.theta_names())})"
+            )
+    lower = np.concatenate([np.full(design.n_psi, -np.inf), design.random.theta_lower_bounds()])
+    if np.any(theta_start < lower[design.n_psi:]):
+        raise ValueError("theta0: standard deviations (diagonal entries) must be >= 0")
+    phi0 = np.concatenate([psi0, theta_start])
+
+    phi, opt_ok, message, n_iter = _optimise(objective, phi0, lower, optimizer, verbose)
+    phi, param, value, grad_r, hess_r = _newton_polish(objective, phi, lower)
+    modes = objective.conditional_modes(phi)
+
+    problems = []
+    if not opt_ok:
+        problems.append(f"the optimiser reported: {message}")
+    max_grad = float(np.max(np.abs(grad_r), initial=0.0))
+    if not max_grad < GRAD_TOL:
+        problems.append(f"max|gradient| = {max_grad:.2e} is above {GRAD_TOL:g}")
+    if not modes.converged:
+        problems.append("the conditional modes did not converge")
+    vcov_r = None
+    try:
+        chol = np.linalg.cholesky(hess_r)
+        inv_chol = np.linalg.inv(chol)
+        vcov_r = inv_chol.T @ inv_chol
+    except np.linalg.LinAlgError:
+        problems.append("the Hessian is not positive definite, so standard errors are unavailable")
+    if problems and not (not opt_ok and max_grad < GRAD_TOL and len(problems) == 1):
+        converged = False
+        warnings.warn("clmm did not converge: " + "; ".join(problems), ConvergenceWarning,
+                      stacklevel=2)
+    else:
+        converged = True
+        problems = []
+
+    return CLMMResult.from_fit(
+        design=design, parsed=parsed, link=link, objective=objective, phi=phi, modes=modes,
+        param=param, hessian=hess_r, vcov_free=vcov_r, max_grad=max_grad,
+        converged=converged, messages=problems, n_iter=n_iter, optimizer=optimizer,
+        elapsed=time.perf_counter() - started, data=data,
+    )

@@ -1,0 +1,268 @@
+"""The fitted model: `CLMMResult` with estimates, standard errors, random effects and summary().
+
+Names follow R: thresholds are keyed ``"1|2"``, coefficients as R's model.matrix names them
+(``tempwarm``), random-effect parameters in ``vcov`` as ``ST1, ST2, ...``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .rformat import coef_table, format_real, left_table
+
+
+class ConvergenceWarning(UserWarning):
+    """The fit did not converge; its estimates should not be trusted as they are."""
+
+
+@dataclass
+class CLMMResult:
+    """A fitted cumulative link mixed model.
+
+    Attributes
+    ----------
+    thresholds, threshold_bse : dict
+        Cut points keyed ``"1|2"``, ... and their standard errors.
+    fe_params, fe_bse : pandas.Series
+        Fixed-effect coefficients (no intercept: the thresholds absorb it) and standard errors.
+    random_effects : dict of DataFrame
+        Per grouping factor, the conditional modes of b, indexed by level, a column per term.
+    cond_var : dict of DataFrame
+        Per grouping factor, the conditional variances of b (R's ``condVar``).
+    variance_components : dict
+        Per grouping factor: the variance (float) for a random intercept, the covariance
+        matrix (DataFrame) for a vector-valued term.
+    theta : ndarray
+        Random-effect parameters in R's ``ST`` layout (per term: L's diagonal, then its lower
+        triangle by column, with covariance L L').
+    vcov : DataFrame
+        Inverse Hessian of the negative log-likelihood in R's parameterisation (thresholds,
+        coefficients, then the ST parameters not on the boundary; log(sd) for a single random
+        intercept, as R's fast path uses).
+    llf, aic, bic, nobs, ngroups, link, threshold, converged, max_grad, cond_hessian,
+    n_iter, n_fev, n_inner : fit statistics (``nobs`` is the sum of the weights, as in R).
+    """
+
+    formula: str
+    link: str
+    threshold: str
+    response_levels: list[str]
+    thresholds: dict
+    threshold_bse: dict
+    fe_params: pd.Series
+    fe_bse: pd.Series
+    random_effects: dict
+    cond_var: dict
+    variance_components: dict
+    theta: np.ndarray
+    vcov: pd.DataFrame
+    converged: bool
+    nobs: float
+    llf: float
+    edf: int
+    ngroups: dict
+    max_grad: float
+    cond_hessian: float
+    n_iter: int
+    n_fev: int
+    n_inner: int
+    optimizer: str
+    elapsed: float
+    messages: list = field(default_factory=list)
+    term_names: dict = field(default_factory=dict)
+    data_name: str | None = None
+
+    @property
+    def aic(self) -> float:
+        return -2.0 * self.llf + 2.0 * self.edf
+
+    @property
+    def bic(self) -> float:
+        return -2.0 * self.llf + math.log(self.nobs) * self.edf
+
+    @property
+    def params(self) -> pd.Series:
+        """Thresholds then fixed effects."""
+        return pd.concat([pd.Series(self.thresholds, dtype=float), self.fe_params])
+
+    @property
+    def bse(self) -> pd.Series:
+        return pd.concat([pd.Series(self.threshold_bse, dtype=float), self.fe_bse])
+
+    @property
+    def is_singular(self) -> bool:
+        """A variance at zero (a standard deviation below 1e-4)."""
+        sds = []
+        for vc in self.variance_components.values():
+            sds += list(np.sqrt(np.diag(np.atleast_2d(np.asarray(vc, dtype=float)))))
+        return bool(np.min(sds) < 1e-4)
+
+    @classmethod
+    def from_fit(cls, *, design, parsed, link, objective, phi, modes, param, hessian,
+                 vcov_free, max_grad, converged, messages, n_iter, optimizer, elapsed, data):
+        n_psi = design.n_psi
+        random = design.random
+        psi, theta = phi[:n_psi], phi[n_psi:]
+        ths = design.thresholds
+        alpha = ths.jacobian @ psi[: ths.jacobian.shape[1]]
+        names = design.psi_names + random.theta_names()
+        free_names = [nm for nm, f in zip(names, param.free) if f]
+        if vcov_free is None:
+            vcov_free = np.full((len(free_names),) * 2, np.nan)
+        vcov = pd.DataFrame(vcov_free, index=free_names, columns=free_names)
+        se_psi = np.sqrt(np.diag(vcov_free)[:n_psi])
+        n_tau = ths.jacobian.shape[1]
+        tau_cov = vcov_free[:n_tau, :n_tau]
+        alpha_se = np.sqrt(np.einsum("ij,jk,ik->i", ths.jacobian, tau_cov, ths.jacobian))
+
+        factors = random.factors(theta)
+        _, _, (p11, s_inv) = modes.factor.observation_inverse(modes.values)
+        random_effects, cond_var, variance_components, ngroups, term_names = {}, {}, {}, {}, {}
+        q1 = objective.pattern.q1
+        for k, (term, L) in enumerate(zip(random.terms, factors)):
+            r = term.size
+            u = modes.u[random.u_offsets[k]: random.u_offsets[k + 1]].reshape(term.n_levels, r)
+            random_effects[term.name] = pd.DataFrame(u @ L.T, index=term.levels,
+                                                     columns=term.coef_names)
+            if k == 0:
+                blocks = p11
+            else:
+                idx = (random.u_offsets[k] - q1
+                       + np.arange(term.n_levels)[:, None] * r + np.arange(r)[None, :])
+                blocks = s_inv[idx[:, :, None], idx[:, None, :]]
+            cov_b = np.einsum("st,jtu,vu->jsv", L, blocks, L)
+            cond_var[term.name] = pd.DataFrame(np.diagonal(cov_b, axis1=1, axis2=2).copy(),
+                                               index=term.levels, columns=term.coef_names)
+            sigma = L @ L.T
+            variance_components[term.name] = (
+                float(sigma[0, 0]) if r == 1
+                else pd.DataFrame(sigma, index=term.coef_names, columns=term.coef_names)
+            )
+            ngroups[term.name] = term.n_levels
+            term_names[term.name] = term.coef_names
+
+        cond_h = float("nan")
+        if hessian.size and np.all(np.isfinite(hessian)):
+            eig = np.linalg.eigvalsh(hessian)
+            cond_h = float(abs(eig.max() / eig.min()))
+
+        return cls(
+            formula=parsed.text, link=link, threshold=ths.name,
+            response_levels=list(design.response.levels),
+            thresholds=dict(zip(ths.cut_names, alpha.tolist())),
+            threshold_bse=dict(zip(ths.cut_names, alpha_se.tolist())),
+            fe_params=pd.Series(psi[n_tau:], index=design.beta_names, dtype=float),
+            fe_bse=pd.Series(se_psi[n_tau:], index=design.beta_names, dtype=float),
+            random_effects=random_effects, cond_var=cond_var,
+            variance_components=variance_components, theta=theta.copy(), vcov=vcov,
+            converged=converged, nobs=float(design.weights.sum()), llf=-float(modes.value),
+            edf=len(phi), ngroups=ngroups, max_grad=max_grad, cond_hessian=cond_h,
+            n_iter=n_iter, n_fev=objective.n_evaluations, n_inner=objective.n_inner,
+            optimizer=optimizer, elapsed=elapsed, messages=list(messages),
+            term_names=term_names,
+        )
+
+    def summary(self) -> Summary:
+        """A summary that prints like R's ``summary.clmm``."""
+        return Summary(self)
+
+    def __repr__(self) -> str:
+        return (f"<CLMMResult {self.formula!r} link={self.link} nobs={self.nobs:g} "
+                f"logLik={self.llf:.4f} converged={self.converged}>")
+
+
+def _z_table(result: CLMMResult):
+    est = result.params
+    se = result.bse
+    z = est / se
+    p = 2 * stats.norm.sf(np.abs(z))
+    return est, se, z, p
+
+
+class Summary:
+    """R's summary.clmm, as text (``print(result.summary())``) and as tables."""
+
+    def __init__(self, result: CLMMResult):
+        self.result = result
+        est, se, z, p = _z_table(result)
+        self.coefficients = pd.DataFrame(
+            {"Estimate": est, "Std. Error": se, "z value": z, "Pr(>|z|)": p})
+
+    def info_line(self) -> str:
+        r = self.result
+        fmt_e = lambda x, d: _r_sci(x, d)  # noqa: E731
+        header = ["link", "threshold", "nobs", "logLik", "AIC", "niter", "max.grad", "cond.H"]
+        row = [r.link, r.threshold, f"{r.nobs:g}", f"{r.llf:.2f}", f"{r.aic:.2f}",
+               f"{r.n_fev}({r.n_inner})", fmt_e(r.max_grad, 2), fmt_e(r.cond_hessian, 1)]
+        return left_table(header, [row])
+
+    def random_table(self) -> str:
+        r = self.result
+        groups, names, sds, corr_rows = [], [], [], []
+        for g, vc in r.variance_components.items():
+            cov = np.atleast_2d(np.asarray(vc, dtype=float))
+            sd = np.sqrt(np.diag(cov))
+            for j, nm in enumerate(r.term_names[g]):
+                groups.append(g if j == 0 else "")
+                names.append(nm)
+                sds.append(sd[j])
+                if cov.shape[0] > 1:
+                    corr = cov[j] / (sd[j] * sd)
+                    corr_rows.append([f"{c:.3f}" for c in corr[:j]])
+                else:
+                    corr_rows.append([])
+        sds = np.array(sds)
+        var_txt = [s.strip() for s in format_real(sds**2, 4)]
+        sd_txt = [s.strip() for s in format_real(sds, 4)]
+        header = ["Groups", "Name", "Variance", "Std.Dev."]
+        ncorr = max(len(c) for c in corr_rows)
+        if ncorr:
+            header += ["Corr"] + [""] * (ncorr - 1)
+        rows = []
+        for i in range(len(groups)):
+            row = [groups[i], names[i], var_txt[i], sd_txt[i]]
+            if ncorr:
+                row += corr_rows[i] + [""] * (ncorr - len(corr_rows[i]))
+            rows.append(row)
+        return left_table(header, rows, lead=" ")
+
+    def __str__(self) -> str:
+        r = self.result
+        lines = ["Cumulative Link Mixed Model fitted with the Laplace approximation", "",
+                 f"formula: {r.formula}"]
+        if r.data_name:
+            lines.append(f"data:    {r.data_name}")
+        lines += ["", self.info_line(), "", "Random effects:", self.random_table()]
+        groups = ",  ".join(f"{g} {n}" for g, n in r.ngroups.items())
+        lines.append(f"Number of groups:  {groups} ")
+        lines.append("")
+        if len(r.fe_params):
+            lines.append("Coefficients:")
+            lines.append(coef_table(list(r.fe_params.index), r.fe_params.values, r.fe_bse.values))
+        else:
+            lines.append("No Coefficients")
+        lines += ["", "Threshold coefficients:"]
+        lines.append(coef_table(list(r.thresholds), list(r.thresholds.values()),
+                                list(r.threshold_bse.values()), pvalues=False))
+        if not r.converged:
+            lines += ["", "Warning: the fit did not converge: " + "; ".join(r.messages)]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_pretty_(self, p, cycle):  # IPython
+        p.text(str(self))
+
+
+def _r_sci(x: float, digits: int) -> str:
+    """R's formatC(x, digits=, format="e")."""
+    if not math.isfinite(x):
+        return "NaN" if math.isnan(x) else ("Inf" if x > 0 else "-Inf")
+    mantissa, exponent = f"{x:.{digits}e}".split("e")
+    return f"{mantissa}e{exponent[0]}{exponent[1:].lstrip('0').rjust(2, '0')}"
