@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -14,17 +14,17 @@ import interlace
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-@lru_cache(maxsize=None)
+@cache
 def reference() -> dict:
     return json.loads((FIXTURES / "clmm_reference.json").read_text())
 
 
-@lru_cache(maxsize=None)
+@cache
 def dataset(name: str):
     return {"wine": interlace.load_wine, "soup": interlace.load_soup}[name]()
 
 
-@lru_cache(maxsize=None)
+@cache
 def fitted(formula: str, data: str, link: str = "logit", optimizer: str = "lbfgsb"):
     with warnings.catch_warnings():
         warnings.simplefilter("error", interlace.ConvergenceWarning)

@@ -15,5 +15,5 @@ from .datasets import load_soup, load_wine
 from .fit import clmm
 from .result import CLMMResult, ConvergenceWarning
 
-__all__ = ["clmm", "CLMMResult", "ConvergenceWarning", "load_wine", "load_soup"]
+__all__ = ["CLMMResult", "ConvergenceWarning", "clmm", "load_soup", "load_wine"]
 __version__ = "0.1.0"

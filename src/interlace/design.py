@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from formulaic import Formula
 
-from .formula import ParsedFormula, RandomTerm
+from .formula import ParsedFormula
 from .frames import to_pandas
 from .thresholds import ThresholdStructure, make_thresholds
 
@@ -203,17 +203,9 @@ def code_response(series: pd.Series, name: str) -> Response:
     An ordered Categorical keeps its order (unused levels dropped, with a warning); other
     input takes the sorted unique values, numerically for numbers.
     """
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        cat = series.cat
-        if not series.cat.ordered:
-            warnings.warn(
-                f"response {name!r} is an unordered Categorical; using the order of its "
-                f"categories {list(map(str, cat.categories))}. Make it ordered to set the order.",
-                UserWarning,
-                stacklevel=4,
-            )
-        used = pd.unique(cat.codes[cat.codes >= 0])
-        unused = [c for i, c in enumerate(cat.categories) if i not in set(used.tolist())]
+    if isinstance(series.dtype, pd.CategoricalDtype) and series.cat.ordered:
+        used = set(series.cat.codes[series.cat.codes >= 0].tolist())
+        unused = [c for i, c in enumerate(series.cat.categories) if i not in used]
         if unused:
             warnings.warn(
                 f"response {name!r}: dropping unused levels {list(map(str, unused))}",
@@ -225,7 +217,9 @@ def code_response(series: pd.Series, name: str) -> Response:
         codes = series.cat.codes.to_numpy().astype(np.int64)
     else:
         values = series.to_numpy()
-        uniques = np.unique(values)
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            values = series.astype(series.cat.categories.dtype).to_numpy()
+        uniques = _sorted_levels(values)
         if values.dtype.kind not in "iufb":
             warnings.warn(
                 f"response {name!r} is not an ordered Categorical; its levels are taken in "
@@ -234,13 +228,25 @@ def code_response(series: pd.Series, name: str) -> Response:
                 UserWarning,
                 stacklevel=4,
             )
-        codes = np.searchsorted(uniques, values).astype(np.int64)
+        codes = pd.Categorical(values, categories=uniques).codes.astype(np.int64)
         levels = [_level_label(u) for u in uniques]
     if len(levels) < 2:
         raise ValueError(
             f"response {name!r} has {len(levels)} observed level(s); an ordinal model needs at least 2"
         )
     return Response(codes, levels)
+
+
+def _sorted_levels(values: np.ndarray) -> np.ndarray:
+    """Sorted unique values; strings that all read as numbers sort numerically."""
+    uniques = np.unique(values)
+    if uniques.dtype.kind in "OUS":
+        try:
+            as_numbers = np.array([float(u) for u in uniques])
+        except (TypeError, ValueError):
+            return uniques
+        return uniques[np.argsort(as_numbers, kind="stable")]
+    return uniques
 
 
 def _factor_codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:

@@ -203,7 +203,11 @@ def _newton_polish(objective, phi, lower, max_steps=5):
         if np.any(trial < lower):
             break
         new_value, new_g = r_gradient(objective, param, trial, param.to_r(trial))
-        if not new_value <= value:
+        # Near the optimum the decrease (~ g'H^-1 g / 2) is below the objective's rounding,
+        # so a step is also kept when the value holds within that and the gradient shrinks.
+        noise = 1e-11 * max(1.0, abs(value))
+        if not (new_value <= value or (new_value <= value + noise
+                                       and np.max(np.abs(new_g)) < np.max(np.abs(g)))):
             break
         phi, value, g = trial, new_value, new_g
         if np.max(np.abs(step)) > 1e-4:
@@ -286,31 +290,28 @@ def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
     phi0 = np.concatenate([psi0, theta_start])
 
     phi, opt_ok, message, n_iter = _optimise(objective, phi0, lower, optimizer, verbose)
-    phi, param, value, grad_r, hess_r = _newton_polish(objective, phi, lower)
+    phi, param, _, grad_r, hess_r = _newton_polish(objective, phi, lower)
     modes = objective.conditional_modes(phi)
 
-    problems = []
-    if not opt_ok:
-        problems.append(f"the optimiser reported: {message}")
     max_grad = float(np.max(np.abs(grad_r), initial=0.0))
+    problems = []
     if not max_grad < GRAD_TOL:
+        # an optimiser's complaint matters only if the gradient confirms it
+        if not opt_ok:
+            problems.append(f"the optimiser reported: {message}")
         problems.append(f"max|gradient| = {max_grad:.2e} is above {GRAD_TOL:g}")
     if not modes.converged:
         problems.append("the conditional modes did not converge")
     vcov_r = None
     try:
-        chol = np.linalg.cholesky(hess_r)
-        inv_chol = np.linalg.inv(chol)
+        inv_chol = np.linalg.inv(np.linalg.cholesky(hess_r))
         vcov_r = inv_chol.T @ inv_chol
     except np.linalg.LinAlgError:
         problems.append("the Hessian is not positive definite, so standard errors are unavailable")
-    if problems and not (not opt_ok and max_grad < GRAD_TOL and len(problems) == 1):
-        converged = False
+    converged = not problems
+    if problems:
         warnings.warn("clmm did not converge: " + "; ".join(problems), ConvergenceWarning,
                       stacklevel=2)
-    else:
-        converged = True
-        problems = []
 
     return CLMMResult.from_fit(
         design=design, parsed=parsed, link=link, objective=objective, phi=phi, modes=modes,

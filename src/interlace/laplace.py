@@ -110,9 +110,12 @@ class LaplaceObjective:
                 converged = True
                 break
             d = dp * dp - (terms.q1 - terms.q2)
-            # Newton's direction from the positive part of D: a descent direction even where
-            # a non-log-concave link (cauchit) makes D negative.
-            step = HessianFactor(self.pattern, values, w * np.maximum(d, 0.0)).solve(grad)
+            try:
+                step = HessianFactor(self.pattern, values, w * d).solve(grad)
+            except NotPositiveDefinite:
+                # a non-log-concave link (cauchit) can make H indefinite away from the mode;
+                # the positive part of D still gives a descent direction
+                step = HessianFactor(self.pattern, values, w * np.maximum(d, 0.0)).solve(grad)
             self.n_inner += 1
             t = 1.0
             for _ in range(self.max_halvings):

@@ -16,8 +16,8 @@ Definitions follow R's ``ordinal::clm``:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from scipy import special

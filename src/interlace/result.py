@@ -195,7 +195,7 @@ class Summary:
 
     def info_line(self) -> str:
         r = self.result
-        fmt_e = lambda x, d: _r_sci(x, d)  # noqa: E731
+        fmt_e = lambda x, d: _r_sci(x, d)
         header = ["link", "threshold", "nobs", "logLik", "AIC", "niter", "max.grad", "cond.H"]
         row = [r.link, r.threshold, f"{r.nobs:g}", f"{r.llf:.2f}", f"{r.aic:.2f}",
                f"{r.n_fev}({r.n_inner})", fmt_e(r.max_grad, 2), fmt_e(r.cond_hessian, 1)]
@@ -203,33 +203,7 @@ class Summary:
 
     def random_table(self) -> str:
         r = self.result
-        groups, names, sds, corr_rows = [], [], [], []
-        for g, vc in r.variance_components.items():
-            cov = np.atleast_2d(np.asarray(vc, dtype=float))
-            sd = np.sqrt(np.diag(cov))
-            for j, nm in enumerate(r.term_names[g]):
-                groups.append(g if j == 0 else "")
-                names.append(nm)
-                sds.append(sd[j])
-                if cov.shape[0] > 1:
-                    corr = cov[j] / (sd[j] * sd)
-                    corr_rows.append([f"{c:.3f}" for c in corr[:j]])
-                else:
-                    corr_rows.append([])
-        sds = np.array(sds)
-        var_txt = [s.strip() for s in format_real(sds**2, 4)]
-        sd_txt = [s.strip() for s in format_real(sds, 4)]
-        header = ["Groups", "Name", "Variance", "Std.Dev."]
-        ncorr = max(len(c) for c in corr_rows)
-        if ncorr:
-            header += ["Corr"] + [""] * (ncorr - 1)
-        rows = []
-        for i in range(len(groups)):
-            row = [groups[i], names[i], var_txt[i], sd_txt[i]]
-            if ncorr:
-                row += corr_rows[i] + [""] * (ncorr - len(corr_rows[i]))
-            rows.append(row)
-        return left_table(header, rows, lead=" ")
+        return random_effects_table(r.variance_components, r.term_names)
 
     def __str__(self) -> str:
         r = self.result
@@ -258,6 +232,37 @@ class Summary:
 
     def _repr_pretty_(self, p, cycle):  # IPython
         p.text(str(self))
+
+
+def random_effects_table(variance_components: dict, term_names: dict) -> str:
+    """R's formatVC: Groups, Name, Variance, Std.Dev. and the correlations below the diagonal."""
+    groups, names, sds, corr_rows = [], [], [], []
+    for g, vc in variance_components.items():
+        cov = np.atleast_2d(np.asarray(vc, dtype=float))
+        sd = np.sqrt(np.diag(cov))
+        for j, nm in enumerate(term_names[g]):
+            groups.append(g if j == 0 else "")
+            names.append(nm)
+            sds.append(sd[j])
+            corr = cov[j] / (sd[j] * sd) if cov.shape[0] > 1 else np.empty(0)
+            corr_rows.append([f"{c:.3f}" for c in corr[:j]])
+    sds = np.array(sds)
+    var_txt = [s.strip() for s in format_real(sds**2, 4)]
+    sd_txt = [s.strip() for s in format_real(sds, 4)]
+    header = ["Groups", "Name", "Variance", "Std.Dev."]
+    # as R's formatVC: one correlation column per term of the largest vector-valued term
+    sizes = [np.atleast_2d(np.asarray(vc, dtype=float)).shape[0]
+             for vc in variance_components.values()]
+    ncorr = max(sizes) if max(sizes) > 1 else 0
+    if ncorr:
+        header += ["Corr"] + [""] * (ncorr - 1)
+    rows = []
+    for i in range(len(groups)):
+        row = [groups[i], names[i], var_txt[i], sd_txt[i]]
+        if ncorr:
+            row += corr_rows[i] + [""] * (ncorr - len(corr_rows[i]))
+        rows.append(row)
+    return left_table(header, rows, lead=" ")
 
 
 def _r_sci(x: float, digits: int) -> str:

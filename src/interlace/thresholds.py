@@ -7,6 +7,7 @@ boundary) is implemented so far; the other structures R offers raise NotImplemen
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +25,7 @@ class ThresholdStructure:
 
 def cut_point_names(levels: list[str]) -> list[str]:
     """R's names for the cut points between consecutive levels: "1|2", "2|3", ..."""
-    return [f"{lo}|{hi}" for lo, hi in zip(levels[:-1], levels[1:])]
+    return [f"{lo}|{hi}" for lo, hi in itertools.pairwise(levels)]
 
 
 def make_thresholds(name: str, levels: list[str]) -> ThresholdStructure:

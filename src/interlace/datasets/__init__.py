@@ -11,7 +11,7 @@ from importlib import resources
 
 import pandas as pd
 
-__all__ = ["load_wine", "load_soup"]
+__all__ = ["load_soup", "load_wine"]
 
 
 def _load(name: str) -> pd.DataFrame:

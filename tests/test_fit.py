@@ -1,0 +1,132 @@
+"""clmm() behaviour: optimisers, starting values, inputs, K = 2, and the errors it raises."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import interlace
+from conftest import dataset, fitted, reference
+
+WINE = "rating ~ temp + contact + (1|judge)"
+
+
+@pytest.mark.parametrize("formula, data", [
+    (WINE, "wine"),
+    ("SURENESS ~ PROD + (1 + PROD|RESP)", "soup"),
+])
+def test_bobyqa_reaches_the_same_optimum(formula, data):
+    a = fitted(formula, data)
+    b = fitted(formula, data, optimizer="bobyqa")
+    assert b.converged
+    assert b.llf == pytest.approx(a.llf, abs=1e-8)
+    np.testing.assert_allclose(b.params.values, a.params.values, atol=1e-6)
+    np.testing.assert_allclose(b.theta, a.theta, atol=1e-6)
+
+
+def test_theta0_sets_the_start_and_the_optimum_does_not_move():
+    a = fitted(WINE, "wine")
+    b = interlace.clmm(WINE, dataset("wine"), theta0=[3.0])
+    assert b.llf == pytest.approx(a.llf, abs=1e-8)
+    with pytest.raises(ValueError, match="theta0 has 2 value.*1 random-effect parameter.*ST1"):
+        interlace.clmm(WINE, dataset("wine"), theta0=[1.0, 2.0])
+
+
+def test_polars_and_pyarrow_give_the_same_fit():
+    pl = pytest.importorskip("polars")
+    pa = pytest.importorskip("pyarrow")
+    wine = dataset("wine")
+    a = fitted(WINE, "wine")
+    levels = list(wine["rating"].cat.categories)
+    polars_table = pl.from_pandas(wine).with_columns(pl.col("rating").cast(pl.Enum(levels)))
+    for table in (polars_table, pa.Table.from_pandas(wine)):
+        b = interlace.clmm(WINE, table)
+        assert b.llf == pytest.approx(a.llf, abs=1e-10)
+        np.testing.assert_allclose(b.params.values, a.params.values, atol=1e-8)
+
+
+def test_the_callers_frame_is_not_modified():
+    wine = dataset("wine").copy()
+    before = wine.copy()
+    interlace.clmm(WINE, wine)
+    with pytest.raises(ValueError):
+        interlace.clmm("rating ~ nothing + (1|judge)", wine)
+    pd.testing.assert_frame_equal(wine, before)
+
+
+def test_binary_response_is_a_logistic_glmm():
+    """K = 2: one threshold, which is minus the intercept of a logistic GLMM."""
+    wine = dataset("wine").copy()
+    wine["high"] = (wine["rating"].astype(int) >= 3).astype(int)
+    fit = interlace.clmm("high ~ temp + contact + (1|judge)", wine)
+    assert list(fit.thresholds) == ["0|1"]
+    assert fit.converged
+    # the same model with its categories reversed flips every sign
+    wine["low"] = 1 - wine["high"]
+    flipped = interlace.clmm("low ~ temp + contact + (1|judge)", wine)
+    assert flipped.llf == pytest.approx(fit.llf, abs=1e-8)
+    np.testing.assert_allclose(flipped.fe_params.values, -fit.fe_params.values, atol=1e-6)
+    assert flipped.thresholds["0|1"] == pytest.approx(-fit.thresholds["0|1"], abs=1e-6)
+
+
+def test_numeric_response_levels_sort_numerically():
+    wine = dataset("wine").copy()
+    wine["score"] = wine["rating"].astype(int) * 10  # 10 < 20 < ... < 50, not "10" < "100"
+    fit = interlace.clmm("score ~ temp + contact + (1|judge)", wine)
+    assert list(fit.thresholds) == ["10|20", "20|30", "30|40", "40|50"]
+    assert fit.llf == pytest.approx(fitted(WINE, "wine").llf, abs=1e-8)
+
+
+def test_string_response_warns_about_the_order_used():
+    wine = dataset("wine").copy()
+    wine["rating_text"] = wine["rating"].astype(str)
+    with pytest.warns(UserWarning, match=r"sorted order \['1', '2', '3', '4', '5'\]"):
+        interlace.clmm("rating_text ~ temp + contact + (1|judge)", wine)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"link": "logistic"}, ValueError, "unknown link"),
+    ({"optimizer": "nelder"}, ValueError, "unknown optimizer"),
+    ({"threshold": "wiggly"}, ValueError, "unknown threshold"),
+    ({"nAGQ": 0}, ValueError, "nAGQ"),
+    ({"nAGQ": 1.5}, ValueError, "nAGQ"),
+    ({"threshold": "symmetric"}, NotImplementedError, "symmetric"),
+    ({"nAGQ": 7}, NotImplementedError, "nAGQ"),
+    ({"weights": np.ones(72)}, NotImplementedError, "weights"),
+])
+def test_bad_arguments_are_named(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        interlace.clmm(WINE, dataset("wine"), **kwargs)
+
+
+def test_summary_prints_like_r():
+    """Line for line R's, apart from the data line, niter and max.grad (our own work), and
+    the coefficient rows, whose standard errors R takes from coarser second differences
+    (the tables themselves print as R's, see test_rformat)."""
+    fit = fitted(WINE, "wine")
+    r_text = reference()["cases"]["wine_judge_logit"]["summary_text"]
+    skip = ("data:", " link", " logit", "tempwarm", "contactyes", "1|2", "2|3", "3|4", "4|5")
+    ours = [ln for ln in str(fit.summary()).splitlines() if not ln.startswith(skip)]
+    theirs = [ln for ln in r_text.splitlines() if not ln.startswith(skip)]
+    assert ours == theirs
+
+
+def test_command_line_fits_the_bundled_wine_data():
+    out = subprocess.run([sys.executable, "-m", "interlace", "clmm"], capture_output=True, check=False,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "bundled wine example" in out.stdout
+    assert "tempwarm     3.0630" in out.stdout
+    assert "judge  (Intercept) 1.279    1.131" in out.stdout
+
+
+def test_command_line_errors_are_one_line():
+    out = subprocess.run([sys.executable, "-m", "interlace", "clmm", "--link", "nope"],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 2
+    assert out.stderr.strip().startswith("interlace: error: unknown link 'nope'")
+    assert "Traceback" not in out.stderr

@@ -1,0 +1,63 @@
+"""The exact gradient of the Laplace objective against central finite differences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import dataset
+from interlace.design import build_design
+from interlace.formula import parse_formula
+from interlace.laplace import LaplaceObjective
+from interlace.links import LINKS, get_link
+
+
+def check_gradient(formula, data, link, phi_fn, rtol=1e-5):
+    design = build_design(parse_formula(formula), dataset(data))
+    objective = LaplaceObjective(design, get_link(link))
+    phi = phi_fn(design)
+    _, grad = objective.value_and_grad(phi)
+    h = 1e-6
+    fd = np.array([
+        (objective.value(phi + h * e) - objective.value(phi - h * e)) / (2 * h)
+        for e in np.eye(len(phi))
+    ])
+    scale = max(1.0, np.max(np.abs(fd)))
+    np.testing.assert_allclose(grad, fd, rtol=rtol, atol=rtol * scale)
+
+
+def start(design, theta):
+    """Thresholds spread over the response, some non-zero coefficients, the given theta."""
+    K = design.response.n_levels
+    alpha = np.linspace(-1.5, 1.5, K - 1)
+    beta = 0.3 * np.ones(design.X.shape[1])
+    return np.concatenate([alpha, beta, theta])
+
+
+@pytest.mark.parametrize("link", list(LINKS))
+def test_single_intercept_all_links(link):
+    check_gradient("rating ~ temp + contact + (1|judge)", "wine", link,
+                   lambda d: start(d, [0.9]))
+
+
+def test_crossed_intercepts():
+    check_gradient("rating ~ temp + contact + (1|judge) + (1|bottle)", "wine", "logit",
+                   lambda d: start(d, [1.1, 0.6]))
+
+
+@pytest.mark.parametrize("link", ["logit", "probit"])
+def test_correlated_random_slope(link):
+    # L = [[0.6, 0], [-0.3, 0.8]]: theta = (0.6, 0.8, -0.3)
+    check_gradient("SURENESS ~ PROD + (1 + PROD|RESP)", "soup", link,
+                   lambda d: start(d, [0.6, 0.8, -0.3]))
+
+
+def test_nested_intercepts():
+    check_gradient("SURENESS ~ PROD + (1|RESP/DAY)", "soup", "cloglog",
+                   lambda d: start(d, [0.4, 0.5]))
+
+
+def test_crossed_slope_and_intercept():
+    # a vector-valued term eliminated first and a scalar term in the Schur complement
+    check_gradient("SURENESS ~ PROD + (1 + PROD|RESP) + (1|PRODID)", "soup", "logit",
+                   lambda d: start(d, [0.6, 0.8, -0.3, 0.5]))

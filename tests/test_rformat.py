@@ -1,0 +1,59 @@
+"""Printed tables against R's own printout, fed with R's own numbers (tests/fixtures)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import FIXTURES, reference
+from interlace.result import random_effects_table
+from interlace.rformat import coef_table, format_pval, format_real
+
+CASES = list(reference()["cases"])
+
+
+def block(text: str, title: str) -> str:
+    """The lines of a printed summary from ``title`` to the next blank line."""
+    lines = text.splitlines()
+    start = lines.index(title) + 1
+    end = next((i for i in range(start, len(lines)) if not lines[i].strip()), len(lines))
+    return "\n".join(lines[start:end])
+
+
+@pytest.mark.parametrize("case_id", CASES)
+def test_coefficient_tables_print_as_in_r(case_id):
+    case = reference()["cases"][case_id]
+    se = case["se"]
+    alpha, beta = case["alpha"], case["beta"]
+    text = case["summary_text"]
+    thresholds = coef_table(list(alpha), list(alpha.values()), [se[k] for k in alpha],
+                            pvalues=False)
+    assert thresholds == block(text, "Threshold coefficients:")
+    coefs = coef_table(list(beta), list(beta.values()), [se[k] for k in beta])
+    assert coefs == block(text, "Coefficients:")
+
+
+@pytest.mark.parametrize("case_id", CASES)
+def test_random_effects_table_prints_as_in_r(case_id):
+    case = reference()["cases"][case_id]
+    vcs, names = {}, {}
+    for g, vc in case["varcorr"].items():
+        cov = np.atleast_2d(np.array(vc["covariance"], dtype=float))
+        term = vc["names"] if isinstance(vc["names"], list) else [vc["names"]]
+        vcs[g] = float(cov[0, 0]) if cov.shape[0] == 1 else pd.DataFrame(cov)
+        names[g] = term
+    r_table = block(case["summary_text"], "Random effects:").rsplit("\n", 1)[0]
+    assert random_effects_table(vcs, names) == r_table
+
+
+def test_format_and_format_pval_follow_r():
+    for item in json.loads((FIXTURES / "format_reference.json").read_text()):
+        values = item["x"] if isinstance(item["x"], list) else [item["x"]]
+        expected = item["out"] if isinstance(item["out"], list) else [item["out"]]
+        if item["fun"] == "format":
+            assert format_real(values, item["digits"]) == expected, item
+        else:
+            assert format_pval(values, item["digits"]) == expected, item
