@@ -27,6 +27,14 @@ class NotPositiveDefinite(np.linalg.LinAlgError):
     """H is not positive definite at these parameters."""
 
 
+def _inverse_from_cholesky(chol_lower: np.ndarray) -> np.ndarray:
+    """A^-1 from the lower Cholesky factor of A (LAPACK potri: half the work of a solve with I)."""
+    inv, info = scipy.linalg.lapack.dpotri(chol_lower, lower=1)
+    if info != 0:
+        raise NotPositiveDefinite("cannot invert the Schur complement")
+    return np.tril(inv) + np.tril(inv, -1).T
+
+
 class HessianPattern:
     """Index maps from observation entries to the blocks of H, computed once per design."""
 
@@ -138,23 +146,27 @@ class HessianFactor:
         pat = self.pattern
         if pat.q2 == 0:
             return self.inv11, None, None
-        s_inv = scipy.linalg.cho_solve((self.chol_s, True), np.eye(pat.q2), check_finite=False)
+        s_inv = _inverse_from_cholesky(self.chol_s)
         r0 = pat.r0
-        correction = np.empty_like(self.inv11)
+        correction = np.zeros_like(self.inv11)
         p12 = np.empty(len(pat.h12_rows))
         levels_per_chunk = max(1, _DENSE_CHUNK // max(1, pat.q2 * r0))
         for start in range(0, pat.n_levels0, levels_per_chunk):
             stop = min(pat.n_levels0, start + levels_per_chunk)
             lo, hi = start * r0, stop * r0
-            m_chunk = self.m[lo:hi].toarray()
-            ms = m_chunk @ s_inv
+            m_chunk = self.m[lo:hi].tocoo()
+            ms = m_chunk @ s_inv  # (H11^-1 H12 S^-1) for these rows, dense
             nz = slice(pat.h12_indptr[lo], pat.h12_indptr[hi])
             p12[nz] = -ms[pat.h12_rows[nz] - lo, pat.h12_cols[nz]]
-            ms = ms.reshape(stop - start, r0, pat.q2)
-            m_chunk = m_chunk.reshape(stop - start, r0, pat.q2)
-            correction[start:stop] = np.einsum("jsk,jtk->jst", ms, m_chunk)
+            # diagonal blocks of M S^-1 M': sum over M's nonzeros (row j*r0+t, column k)
+            # of M[j*r0+t, k] * (M S^-1)[j*r0+s, k]
+            level, t = np.divmod(m_chunk.row, r0)
+            for s in range(r0):
+                contrib = m_chunk.data * ms[level * r0 + s, m_chunk.col]
+                correction[start:stop, s, :] += np.bincount(
+                    level * r0 + t, weights=contrib, minlength=(stop - start) * r0
+                ).reshape(stop - start, r0)
         return self.inv11 + correction, p12, s_inv
-
     def observation_inverse(self, values: np.ndarray):
         """For each observation i: P a_i (n, m) and a_i' P a_i (n,), with P = H^-1.
 

@@ -2,10 +2,14 @@
 
 An observation in category k has probability ``pi = F(e1) - F(e2)`` with the upper predictor
 ``e1 = alpha_k - ...`` and the lower ``e2 = alpha_{k-1} - ...``; ``e1 = +inf`` in the top
-category and ``e2 = -inf`` in the bottom one. ``log pi`` is formed from whichever tail is
-accurate, and the derivatives are returned as ratios to ``pi`` so that nothing overflows:
+category and ``e2 = -inf`` in the bottom one. The derivatives are returned as ratios to
+``pi`` so that nothing overflows:
 
     p_j = f(e_j) / pi,   q_j = f'(e_j) / pi,   s_j = f''(e_j) / pi.
+
+``pi`` is the difference of lower-tail probabilities, or of upper-tail ones where both ends
+lie above the median, so it never cancels; where it is so small that it might underflow,
+those rows are recomputed on the log scale.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import numpy as np
 from .links import Link
 
 _LOG_HALF = np.log(0.5)
+_TINY = 1e-250  # below this pi is recomputed on the log scale
 
 
 @dataclass
@@ -37,7 +42,7 @@ def _log_diff_exp(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def log_interval_prob(link: Link, e1: np.ndarray, e2: np.ndarray) -> np.ndarray:
-    """log(F(e1) - F(e2)), from the lower tail or the upper tail, whichever is exact."""
+    """log(F(e1) - F(e2)) on the log scale throughout, from whichever tail is exact."""
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         logcdf2 = link.logcdf(e2)
         upper = logcdf2 > _LOG_HALF
@@ -46,23 +51,36 @@ def log_interval_prob(link: Link, e1: np.ndarray, e2: np.ndarray) -> np.ndarray:
     return np.where(upper, upper_form, lower_form)
 
 
-def _density_ratios(link: Link, e: np.ndarray, log_prob: np.ndarray, finite: np.ndarray):
-    x = np.where(finite, e, 0.0)
-    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-        p = np.where(finite, np.exp(link.logpdf(x) - log_prob), 0.0)
-        dl = link.dlogpdf(x)
-        positive = p > 0
-        q = np.where(positive, p * dl, 0.0)
-        s = np.where(positive, p * (dl * dl + link.d2logpdf(x)), 0.0)
-    return p, q, s
-
-
-def interval_terms(link: Link, e1: np.ndarray, e2: np.ndarray, derivatives: bool = True) -> IntervalTerms:
+def interval_terms(link: Link, e1: np.ndarray, e2: np.ndarray) -> IntervalTerms:
     """log pi and the density ratios p, q, s at both ends of each observation's interval."""
-    log_prob = log_interval_prob(link, e1, e2)
-    if not derivatives:
-        empty = np.empty(0)
-        return IntervalTerms(log_prob, empty, empty, empty, empty, empty, empty)
-    p1, q1, s1 = _density_ratios(link, e1, log_prob, np.isfinite(e1))
-    p2, q2, s2 = _density_ratios(link, e2, log_prob, np.isfinite(e2))
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        F1, S1, f1, dl1, d2l1 = link.ends(e1)
+        F2, S2, f2, dl2, d2l2 = link.ends(e2)
+    prob = np.where(F2 > 0.5, S2 - S1, F1 - F2)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        log_prob = np.log(prob)
+        p1 = f1 / prob
+        p2 = f2 / prob
+    tiny = ~(prob > _TINY)
+    if tiny.any():
+        # far tails (or disordered thresholds, which stay nan): redo these rows on the log scale
+        idx = np.flatnonzero(tiny)
+        lp = log_interval_prob(link, e1[idx], e2[idx])
+        log_prob[idx] = lp
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+            for p, e in ((p1, e1), (p2, e2)):
+                fin = np.isfinite(e[idx])
+                x = np.where(fin, e[idx], 0.0)
+                p[idx] = np.where(fin, np.exp(link.logpdf(x) - lp), 0.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        q1 = p1 * dl1
+        q2 = p2 * dl2
+        s1 = p1 * (dl1 * dl1 + d2l1)
+        s2 = p2 * (dl2 * dl2 + d2l2)
+    if tiny.any():
+        # a zero ratio times an overflowing derivative is zero, not nan
+        for p, q, s in ((p1, q1, s1), (p2, q2, s2)):
+            zero = p == 0
+            q[zero] = 0.0
+            s[zero] = 0.0
     return IntervalTerms(log_prob, p1, p2, q1, q2, s1, s2)

@@ -20,10 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from .design import ClmmDesign
 from .factor import HessianFactor, HessianPattern, NotPositiveDefinite
-from .intervals import IntervalTerms, interval_terms, log_interval_prob
+from .intervals import IntervalTerms, interval_terms
 from .links import Link
 
 
@@ -31,6 +32,7 @@ from .links import Link
 class ConditionalModes:
     """The inner solution at one parameter value, and what the gradient reuses."""
 
+    phi: np.ndarray
     u: np.ndarray
     values: np.ndarray  # entries of A
     e1: np.ndarray
@@ -49,18 +51,20 @@ class InnerSolveError(RuntimeError):
 class LaplaceObjective:
     """L(phi) and its gradient, phi = (threshold parameters, beta, theta)."""
 
-    def __init__(self, design: ClmmDesign, link: Link, grad_tol: float = 1e-10,
+    def __init__(self, design: ClmmDesign, link: Link, step_tol: float = 1e-10,
                  max_iter: int = 100, max_halvings: int = 40):
         self.design = design
         self.link = link
         self.random = design.random
         self.pattern = HessianPattern(design.random)
         self.n_psi = design.n_psi
-        self.grad_tol = grad_tol
+        self.step_tol = step_tol
         self.max_iter = max_iter
         self.max_halvings = max_halvings
         self.u = np.zeros(design.random.q)
         self.n_evaluations = 0
+        self.max_extrapolation = 1.0
+        self._tangent = None
         self.n_inner = 0
         self.inner_failures = 0
         self._theta_derivs = design.random.theta_derivatives()
@@ -73,75 +77,94 @@ class LaplaceObjective:
         """A x, for x laid out like u."""
         return np.einsum("is,is->i", values, x[self.random.cols])
 
+    def _at_times_matrix(self, values: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """A' Y for Y with one row per observation."""
+        a = sp.csr_matrix((values.ravel(), self.random.cols.ravel(),
+                           np.arange(0, values.size + 1, values.shape[1])),
+                          shape=(values.shape[0], self.random.q))
+        return np.asarray(a.T @ y)
+
     def _at_times(self, values: np.ndarray, y: np.ndarray) -> np.ndarray:
         """A' y, for y with one value per observation."""
         return np.bincount(self.random.cols.ravel(), weights=(values * y[:, None]).ravel(),
                            minlength=self.random.q)
 
-    def _h(self, eta1, eta2, values, u) -> float:
+    def _at(self, eta1, eta2, values, u):
+        """The interval terms and h(u) at u."""
         r = self._a_times(values, u)
-        lp = log_interval_prob(self.link, eta1 - r, eta2 - r)
-        val = -float(np.dot(self.design.weights, lp)) + 0.5 * float(np.dot(u, u))
-        return val if np.isfinite(val) else np.inf
+        terms = interval_terms(self.link, eta1 - r, eta2 - r)
+        h = -float(np.dot(self.design.weights, terms.log_prob)) + 0.5 * float(np.dot(u, u))
+        return terms, (h if np.isfinite(h) else np.inf)
+
+    def _factor(self, values, wd):
+        try:
+            return HessianFactor(self.pattern, values, wd), True
+        except NotPositiveDefinite:
+            # a non-log-concave link (cauchit) can make H indefinite away from the mode;
+            # the positive part of D still gives a descent direction
+            return HessianFactor(self.pattern, values, np.maximum(wd, 0.0)), False
+
+    def _start(self, phi: np.ndarray) -> np.ndarray:
+        """Warm start: the last solution moved along du_hat/dphi from the last gradient."""
+        if self._tangent is None:
+            return self.u.copy()
+        phi0, u0, tangent = self._tangent
+        step = phi - phi0
+        if np.max(np.abs(step), initial=0.0) > self.max_extrapolation:
+            return self.u.copy()
+        return u0 + tangent @ step
 
     # -- inner problem -----------------------------------------------------------------------
     def conditional_modes(self, phi: np.ndarray) -> ConditionalModes:
-        """Find u_hat by Newton's method from the last solution; raise InnerSolveError if hopeless."""
+        """Find u_hat by Newton's method from the last solution; raise InnerSolveError if hopeless.
+
+        Converged when the Newton step is below ``step_tol``; the factor of the last step,
+        taken at u_hat, gives the log-determinant.
+        """
         design = self.design
         psi, theta = self.split(phi)
         values = self.random.values(theta)
         eta1 = design.B1 @ psi + design.o1
         eta2 = design.B2 @ psi + design.o2
         w = design.weights
-        u = self.u.copy()
-        h = self._h(eta1, eta2, values, u)
+        u = self._start(phi)
+        terms, h = self._at(eta1, eta2, values, u)
         if not np.isfinite(h):
             u = np.zeros_like(u)
-            h = self._h(eta1, eta2, values, u)
+            terms, h = self._at(eta1, eta2, values, u)
             if not np.isfinite(h):
                 raise InnerSolveError("non-finite likelihood at these parameters")
         converged = False
         for _ in range(self.max_iter):
-            r = self._a_times(values, u)
-            terms = interval_terms(self.link, eta1 - r, eta2 - r)
             dp = terms.p1 - terms.p2
+            d = dp * dp - (terms.q1 - terms.q2)
             grad = self._at_times(values, w * dp) + u
-            if np.max(np.abs(grad), initial=0.0) < self.grad_tol:
+            factor, exact = self._factor(values, w * d)
+            step = factor.solve(grad)
+            self.n_inner += 1
+            if exact and np.max(np.abs(step), initial=0.0) < self.step_tol:
                 converged = True
                 break
-            d = dp * dp - (terms.q1 - terms.q2)
-            try:
-                step = HessianFactor(self.pattern, values, w * d).solve(grad)
-            except NotPositiveDefinite:
-                # a non-log-concave link (cauchit) can make H indefinite away from the mode;
-                # the positive part of D still gives a descent direction
-                step = HessianFactor(self.pattern, values, w * np.maximum(d, 0.0)).solve(grad)
-            self.n_inner += 1
             t = 1.0
+            noise = 1e-13 * max(1.0, abs(h))  # rounding in h: near u_hat no step can beat it
             for _ in range(self.max_halvings):
-                h_new = self._h(eta1, eta2, values, u - t * step)
-                if h_new <= h:
+                new_terms, h_new = self._at(eta1, eta2, values, u - t * step)
+                if h_new <= h + noise:
                     break
                 t *= 0.5
             else:
                 break  # no decrease along Newton's direction: at the floor of precision
             u = u - t * step
-            if h - h_new < 1e-15 * max(1.0, abs(h)) and t < 1.0:
-                h = h_new
-                break
-            h = h_new
-        r = self._a_times(values, u)
-        e1, e2 = eta1 - r, eta2 - r
-        terms = interval_terms(self.link, e1, e2)
-        dp = terms.p1 - terms.p2
+            terms, h = new_terms, h_new
         if not converged:
+            dp = terms.p1 - terms.p2
+            d = dp * dp - (terms.q1 - terms.q2)
+            factor = HessianFactor(self.pattern, values, w * d)  # may raise NotPositiveDefinite
             grad = self._at_times(values, w * dp) + u
-            converged = bool(np.max(np.abs(grad), initial=0.0) < 1e-6)
-        d = dp * dp - (terms.q1 - terms.q2)
-        factor = HessianFactor(self.pattern, values, w * d)  # may raise NotPositiveDefinite
-        h = -float(np.dot(w, terms.log_prob)) + 0.5 * float(np.dot(u, u))
+            converged = bool(np.max(np.abs(factor.solve(grad)), initial=0.0) < 1e-6)
+        r = self._a_times(values, u)
         self.u = u
-        return ConditionalModes(u, values, e1, e2, terms, d, factor,
+        return ConditionalModes(phi.copy(), u, values, eta1 - r, eta2 - r, terms, d, factor,
                                 h + 0.5 * factor.logdet, converged)
 
     # -- objective -----------------------------------------------------------------------------
@@ -194,7 +217,12 @@ class LaplaceObjective:
 
         cols = self.random.cols
         u = modes.u
-        grad_theta = np.empty(len(self._theta_derivs))
+        n_theta = len(self._theta_derivs)
+        grad_theta = np.empty(n_theta)
+        # columns of d^2 h / du dphi, for the tangent du_hat/dphi that warm-starts the next solve
+        cross = np.empty((self.random.q, self.n_psi + n_theta))
+        cross[:, : self.n_psi] = self._at_times_matrix(
+            values, w[:, None] * (c1[:, None] * design.B1 + c2[:, None] * design.B2))
         for k, (entry, cov_col, term) in enumerate(self._theta_derivs):
             x = self.random.terms[term].covariates[:, cov_col]
             du = x * u[cols[:, entry]]  # d r_i / d theta_k at fixed u
@@ -206,4 +234,8 @@ class LaplaceObjective:
                 - np.dot(w * dp, dv)
                 - np.dot(w * d * av, du)
             )
+            cross[:, self.n_psi + k] = (
+                np.bincount(cols[:, entry], weights=x * w * dp, minlength=self.random.q)
+                + self._at_times(values, w * d * du))
+        self._tangent = (modes.phi, u, -modes.factor.solve(cross))
         return np.concatenate([grad_psi, grad_theta])

@@ -145,6 +145,48 @@ def _cauchit_d2logpdf(x):
     return -2.0 * (1.0 - x2) / (1.0 + x2) ** 2
 
 
+# --- fused evaluations: (F, 1 - F, f, (log f)', (log f)'') in a few passes ---------------
+# F and 1 - F are each formed from the tail they are small in, so both are exact. At x = +-inf
+# they give F, 1 - F and f their limits and (log f)', (log f)'' finite values (they are only
+# ever multiplied by f / pi = 0 there), so callers need no masks.
+def _logit_ends(x):
+    F = special.expit(x)  # 1 / (1 + exp(-x)): exact in both tails, as is expit(-x)
+    S = special.expit(-x)
+    f = F * S
+    return F, S, f, S - F, -2.0 * f
+
+
+def _probit_ends(x):
+    F = special.ndtr(x)
+    S = special.ndtr(-x)
+    f = np.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)
+    return F, S, f, -np.clip(x, -1e100, 1e100), np.full_like(x, -1.0)
+
+
+def _cloglog_ends(x):
+    # beyond x = 200, F = 1 and f = 0 in double precision; the cap keeps (log f)'^2 finite
+    ex = np.exp(np.minimum(x, 200.0))
+    S = np.exp(-ex)
+    F = -np.expm1(-ex)
+    return F, S, ex * S, 1.0 - ex, -ex
+
+
+def _loglog_ends(x):
+    ex = np.exp(np.minimum(-x, 200.0))
+    F = np.exp(-ex)
+    S = -np.expm1(-ex)
+    return F, S, ex * F, ex - 1.0, -ex
+
+
+def _cauchit_ends(x):
+    F = np.arctan2(1.0, -x) / np.pi
+    S = np.arctan2(1.0, x) / np.pi
+    f = 1.0 / (np.pi * (1.0 + x * x))
+    xc = np.clip(x, -1e100, 1e100)
+    x2 = xc * xc
+    return F, S, f, -2.0 * xc / (1.0 + x2), -2.0 * (1.0 - x2) / (1.0 + x2) ** 2
+
+
 @dataclass(frozen=True)
 class Link:
     """A link function, described by the latent distribution F."""
@@ -156,6 +198,7 @@ class Link:
     dlogpdf: Callable[[Array], Array]
     d2logpdf: Callable[[Array], Array]
     ppf: Callable[[Array], Array]
+    ends: Callable[[Array], tuple]  # (F, 1 - F, f, (log f)', (log f)'')
 
     def cdf(self, x: Array) -> Array:
         return np.exp(self.logcdf(np.asarray(x, dtype=float)))
@@ -170,23 +213,23 @@ class Link:
 LINKS: dict[str, Link] = {
     "logit": Link(
         "logit", _logit_logcdf, _logit_logsf, _logit_logpdf, _logit_dlogpdf,
-        _logit_d2logpdf, special.logit,
+        _logit_d2logpdf, special.logit, _logit_ends,
     ),
     "probit": Link(
         "probit", _probit_logcdf, _probit_logsf, _probit_logpdf, _probit_dlogpdf,
-        _probit_d2logpdf, special.ndtri,
+        _probit_d2logpdf, special.ndtri, _probit_ends,
     ),
     "cloglog": Link(
         "cloglog", _cloglog_logcdf, _cloglog_logsf, _cloglog_logpdf, _cloglog_dlogpdf,
-        _cloglog_d2logpdf, lambda p: np.log(-np.log1p(-p)),
+        _cloglog_d2logpdf, lambda p: np.log(-np.log1p(-p)), _cloglog_ends,
     ),
     "loglog": Link(
         "loglog", _loglog_logcdf, _loglog_logsf, _loglog_logpdf, _loglog_dlogpdf,
-        _loglog_d2logpdf, lambda p: -np.log(-np.log(p)),
+        _loglog_d2logpdf, lambda p: -np.log(-np.log(p)), _loglog_ends,
     ),
     "cauchit": Link(
         "cauchit", _cauchit_logcdf, _cauchit_logsf, _cauchit_logpdf, _cauchit_dlogpdf,
-        _cauchit_d2logpdf, lambda p: np.tan(np.pi * (p - 0.5)),
+        _cauchit_d2logpdf, lambda p: np.tan(np.pi * (p - 0.5)), _cauchit_ends,
     ),
 }
 

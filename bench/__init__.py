@@ -1,0 +1,1 @@
+"""Benchmark harness for interlace against R's ordinal::clmm (``python -m bench``)."""
