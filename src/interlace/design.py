@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -271,24 +272,26 @@ def _grouping(df: pd.DataFrame, factors: tuple[str, ...]) -> tuple[np.ndarray, l
     return codes.astype(np.int64), labels
 
 
+@lru_cache(maxsize=256)
+def _formula(rhs: str) -> Formula:
+    """formulaic's parse of a right-hand side, kept: parsing costs as much as building."""
+    return Formula(rhs)
+
+
 def _model_matrix(rhs: str, df: pd.DataFrame, what: str):
     try:
-        return Formula(rhs).get_model_matrix(df, output="pandas")
+        return _formula(rhs).get_model_matrix(df, output="numpy")  # numpy: half pandas' cost
     except Exception as exc:  # formulaic raises several types; name the part at fault
         raise ValueError(f"cannot build the {what} from {rhs!r}: {exc}") from exc
 
 
 def _required_columns(parsed: ParsedFormula) -> list[str]:
     cols = [parsed.response]
-    cols += sorted(Formula(parsed.fixed).required_variables)
+    cols += sorted(_formula(parsed.fixed).required_variables)
     for term in parsed.random:
-        cols += sorted(Formula(term.expr).required_variables)
+        cols += sorted(_formula(term.expr).required_variables)
         cols += list(term.factors)
-    seen = []
-    for c in cols:
-        if c not in seen:
-            seen.append(c)
-    return seen
+    return list(dict.fromkeys(cols))
 
 
 def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
@@ -326,9 +329,10 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
     ths = make_thresholds(threshold, response.levels)
 
     mm = _model_matrix(parsed.fixed, df, "fixed effects")
-    keep = [c for c in mm.columns if c != "Intercept"]
-    X = mm[keep].to_numpy(dtype=float)
-    beta_names = [r_style_name(c) for c in keep]
+    names = list(mm.model_spec.column_names)
+    keep = [j for j, c in enumerate(names) if c != "Intercept"]
+    X = np.asarray(mm, dtype=float)[:, keep]
+    beta_names = [r_style_name(names[j]) for j in keep]
 
     n = len(df)
     K = response.n_levels
@@ -345,12 +349,14 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
     terms = []
     for term in parsed.random:
         index, levels = _grouping(df, term.factors)
-        cov = _model_matrix(term.expr, df, f"random term {term}")
-        terms.append(RandomEffectsTerm(
-            name=term.group_name, levels=levels, index=index,
-            covariates=cov.to_numpy(dtype=float),
-            coef_names=[r_style_name(c) for c in cov.columns],
-        ))
+        if term.expr.strip() == "1":  # the common random intercept needs no model matrix
+            covariates, coef_names = np.ones((len(df), 1)), ["(Intercept)"]
+        else:
+            cov = _model_matrix(term.expr, df, f"random term {term}")
+            covariates = np.asarray(cov, dtype=float)
+            coef_names = [r_style_name(c) for c in cov.model_spec.column_names]
+        terms.append(RandomEffectsTerm(name=term.group_name, levels=levels, index=index,
+                                       covariates=covariates, coef_names=coef_names))
     # R orders the terms by their number of levels, largest first
     terms.sort(key=lambda t: -t.n_levels)
     random = RandomDesign(terms)

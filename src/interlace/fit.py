@@ -13,10 +13,11 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import scipy.optimize
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from .design import ClmmDesign, build_design
 from .formula import parse_formula
@@ -30,6 +31,12 @@ GRAD_TOL = 1e-4  # max |gradient| below which a fit counts as converged
 BOUNDARY_TOL = 1e-3  # a standard deviation below this is on the boundary (R's paratBoundary2)
 _FD_STEP = 1e-5
 DENSE_THREADS_FROM = 1000  # size of the dense Schur complement from which BLAS may use threads
+
+
+@lru_cache(maxsize=1)
+def _blas_controller() -> ThreadpoolController:
+    """Scanning the loaded libraries costs milliseconds; do it once per process."""
+    return ThreadpoolController()
 
 
 def fit_clm(design: ClmmDesign, link: Link, max_iter: int = 100) -> np.ndarray:
@@ -156,7 +163,7 @@ def _optimise(objective: LaplaceObjective, phi0: np.ndarray, lower: np.ndarray,
         res = scipy.optimize.minimize(
             objective.value_and_grad, phi0, jac=True, method="L-BFGS-B",
             bounds=list(zip(bounds_lower, [np.inf] * len(phi0))),
-            options={"maxiter": 5000, "maxfun": 10000, "ftol": 1e-15, "gtol": 1e-8,
+            options={"maxiter": 5000, "maxfun": 10000, "ftol": 1e-12, "gtol": 1e-6,
                      "maxcor": 20},
             callback=_progress(objective) if verbose else None,
         )
@@ -294,7 +301,7 @@ def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
     # Threaded BLAS only pays on a large dense Schur complement; on small matrices the
     # threads cost more than they save (measured: 200 x 200 Cholesky 4x slower on 2 threads).
     blas_threads = None if objective.pattern.q2 >= DENSE_THREADS_FROM else 1
-    with threadpool_limits(limits=blas_threads, user_api="blas"):
+    with _blas_controller().limit(limits=blas_threads, user_api="blas"):
         phi, opt_ok, message, n_iter = _optimise(objective, phi0, lower, optimizer, verbose)
         phi, param, _, grad_r, hess_r = _newton_polish(objective, phi, lower)
         modes = objective.conditional_modes(phi)

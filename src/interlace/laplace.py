@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from .design import ClmmDesign
 from .factor import HessianFactor, HessianPattern, NotPositiveDefinite
@@ -78,11 +77,8 @@ class LaplaceObjective:
         return np.einsum("is,is->i", values, x[self.random.cols])
 
     def _at_times_matrix(self, values: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """A' Y for Y with one row per observation."""
-        a = sp.csr_matrix((values.ravel(), self.random.cols.ravel(),
-                           np.arange(0, values.size + 1, values.shape[1])),
-                          shape=(values.shape[0], self.random.q))
-        return np.asarray(a.T @ y)
+        """A' Y for Y with one row per observation, a column at a time."""
+        return np.column_stack([self._at_times(values, col) for col in y.T])
 
     def _at_times(self, values: np.ndarray, y: np.ndarray) -> np.ndarray:
         """A' y, for y with one value per observation."""

@@ -1,0 +1,38 @@
+"""The benchmark cases: R's wine and soup, and simulated designs from bench.simulate."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import interlace
+
+from . import simulate
+from .simulate import Case
+
+
+def _wine() -> Case:
+    return Case("wine", "rating ~ temp + contact + (1|judge)", interlace.load_wine(),
+                "R's wine data, 72 rows, (1|judge)")
+
+
+def _soup() -> Case:
+    return Case("soup", "SURENESS ~ PROD + (1|RESP)", interlace.load_soup(),
+                "R's soup data, 1,847 rows, (1|RESP)")
+
+
+CASES: dict[str, Callable[[], Case]] = {
+    "wine": _wine,
+    "soup": _soup,
+    "single_20k_500": lambda: simulate.single(20_000, 500),
+    "crossed_20k_300x200": lambda: simulate.crossed(20_000, 300, 200),
+    "crossed_100k_2000x500": lambda: simulate.crossed(100_000, 2000, 500),
+    "nested_30k_2400_130": lambda: simulate.nested(30_000, 2400, 130),
+    "slopes_50k_1000": lambda: simulate.slopes(50_000, 1000),
+    "scaling_10k": lambda: simulate.single(10_000, 1000, seed=5),
+    "scaling_100k": lambda: simulate.single(100_000, 1000, seed=5),
+    "scaling_1M": lambda: simulate.single(1_000_000, 1000, seed=5),
+}
+
+# R is run where it finishes in reasonable time; beyond 100k rows the series is ours only.
+R_CASES = [name for name in CASES if name != "scaling_1M"]
+BUILTIN_R_DATA = {"wine": "wine", "soup": "soup"}

@@ -1,0 +1,159 @@
+"""Benchmark runner: interlace against R's ordinal::clmm on the same data, one table.
+
+Each case is fitted by interlace in a fresh process (``bench.one``: wall time, median of 3 runs
+for fits under 10 s, peak resident memory, log-likelihood, evaluations, max|gradient|) and, when
+``Rscript`` with ``ordinal`` is on the machine, by R in the same run (``bench/r_clmm.R``, R's
+own ``system.time`` around ``clmm()``). Writes bench/results.md.
+
+    python -m bench                      # every case, with R where available
+    python -m bench --cases wine soup    # a subset
+    python -m bench --no-r               # interlace only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import scipy
+
+import interlace
+
+from .cases import BUILTIN_R_DATA, CASES, R_CASES
+
+HERE = Path(__file__).parent
+R_TIMEOUT = 1800  # seconds for one R fit
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        mem_kb = int(next(ln for ln in Path("/proc/meminfo").read_text().splitlines()
+                          if ln.startswith("MemTotal")).split()[1])
+        mem = f"{mem_kb / 1024**2:.0f} GiB"
+    except (OSError, StopIteration):
+        mem = "unknown"
+    return (f"{cpu}, {os.cpu_count()} cores, {mem} memory; {platform.system()} "
+            f"{platform.release()}; Python {platform.python_version()}, numpy {np.__version__}, "
+            f"scipy {scipy.__version__}, interlace {interlace.__version__}")
+
+
+def run_interlace(name: str, repeats: int) -> dict:
+    out = subprocess.run([sys.executable, "-m", "bench.one", name, str(repeats)],
+                         capture_output=True, text=True, check=True, cwd=HERE.parent)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def r_available() -> bool:
+    if shutil.which("Rscript") is None:
+        return False
+    probe = subprocess.run(["Rscript", "-e", "library(ordinal); library(jsonlite)"],
+                           capture_output=True, text=True, check=False)
+    return probe.returncode == 0
+
+
+def run_r(name: str, repeats: int) -> dict:
+    case = CASES[name]()
+    with tempfile.TemporaryDirectory() as tmp:
+        if name in BUILTIN_R_DATA:
+            data_arg = BUILTIN_R_DATA[name]
+        else:
+            data_arg = str(Path(tmp) / f"{name}.csv")
+            case.data.to_csv(data_arg, index=False)
+        try:
+            out = subprocess.run(
+                ["Rscript", str(HERE / "r_clmm.R"), data_arg, case.formula, str(repeats)],
+                capture_output=True, text=True, timeout=R_TIMEOUT, check=False)
+        except subprocess.TimeoutExpired:
+            return {"error": f"did not finish in {R_TIMEOUT} s"}
+    if out.returncode != 0:
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def fmt_time(s: float) -> str:
+    return f"{s:.3f}" if s < 1 else f"{s:.2f}" if s < 100 else f"{s:.0f}"
+
+
+def table(rows: list[dict]) -> str:
+    head = ("| case | design | interlace s | peak MB | logLik | evals (inner) | max abs grad "
+            "| R s | R / interlace | logLik − R's | R max.grad |")
+    lines = [head, "|" + "---|" * 11]
+    for r in rows:
+        ours, theirs = r["interlace"], r.get("r")
+        cells = [r["name"], r["description"].replace("|", "\\|"), fmt_time(ours["seconds"]), f"{ours['peak_mb']:.0f}",
+                 f"{ours['logLik']:.4f}", f"{ours['n_fev']} ({ours['n_inner']})",
+                 f"{ours['max_grad']:.1e}"]
+        if theirs is None:
+            cells += ["not run", "", "", ""]
+        elif "error" in theirs:
+            cells += [theirs["error"], "", "", ""]
+        else:
+            cells += [fmt_time(theirs["seconds"]), f"{theirs['seconds'] / ours['seconds']:.0f}x",
+                      f"{ours['logLik'] - theirs['logLik']:+.1e}", f"{theirs['max_grad']:.1e}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
+    parser.add_argument("--no-r", action="store_true", help="skip R even if it is installed")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per fit under 10 s")
+    parser.add_argument("--out", default=str(HERE / "results.md"))
+    args = parser.parse_args(argv)
+
+    with_r = not args.no_r and r_available()
+    rows = []
+    r_version = None
+    for name in args.cases:
+        case = CASES[name]()
+        print(f"{name}: {case.description}", flush=True)
+        row = {"name": name, "description": case.description,
+               "interlace": run_interlace(name, args.repeats)}
+        print(f"  interlace {row['interlace']['seconds']:.3f} s, logLik {row['interlace']['logLik']:.4f}",
+              flush=True)
+        if with_r and name in R_CASES:
+            row["r"] = run_r(name, args.repeats if name in BUILTIN_R_DATA else 1)
+            if "error" not in row["r"]:
+                r_version = f"{row['r']['R_version']}, ordinal {row['r']['ordinal_version']}"
+                print(f"  R {row['r']['seconds']:.3f} s, logLik {row['r']['logLik']:.4f}", flush=True)
+            else:
+                print(f"  R: {row['r']['error']}", flush=True)
+        rows.append(row)
+
+    text = [
+        "# Benchmark: interlace vs R's ordinal::clmm",
+        "",
+        f"Produced by `python -m bench` on {date.today().isoformat()}.",
+        "",
+        f"Machine: {machine()}.",
+        f"R: {r_version or 'not run'}.",
+        "",
+        ("Times are wall-clock seconds for one fit: interlace's `clmm()` (median of 3 runs for fits "
+        "under 10 s) and R's `system.time(clmm(...))`, formula handling included, data loading "
+        "excluded. Peak MB is the resident memory of the interlace process (data included). "
+        "Simulated data come from `bench/simulate.py` with fixed seeds (latent logistic model, "
+        "known truth). 'logLik − R's' > 0 means interlace found the higher likelihood."),
+        "",
+        table(rows),
+        "",
+    ]
+    Path(args.out).write_text("\n".join(text))
+    print(f"wrote {args.out}")
