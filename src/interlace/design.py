@@ -177,6 +177,7 @@ class ClmmDesign:
     weights: np.ndarray
     random: RandomDesign
     fixed_spec: object  # formulaic ModelSpec, for predict
+    offset: np.ndarray = None  # the summed offset terms (0 without any)
     n_dropped: int = 0
 
     @property
@@ -285,9 +286,42 @@ def _model_matrix(rhs: str, df: pd.DataFrame, what: str):
         raise ValueError(f"cannot build the {what} from {rhs!r}: {exc}") from exc
 
 
+def _weights(weights, frame: pd.DataFrame) -> np.ndarray:
+    """Case weights from a column name or an array; non-negative and finite, one per row."""
+    if isinstance(weights, str):
+        if weights not in frame.columns:
+            raise ValueError(f"weights column {weights!r} is not in the data")
+        w = pd.to_numeric(frame[weights], errors="coerce").to_numpy(dtype=float)
+        what = f"weights column {weights!r}"
+    else:
+        w = np.asarray(weights, dtype=float).ravel()
+        what = "weights"
+    if w.shape != (len(frame),):
+        raise ValueError(f"{what} must have one value per row ({len(frame)}), got {w.size}")
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        raise ValueError(f"{what} must be finite and non-negative; row(s) "
+                         f"{np.flatnonzero(bad)[:5].tolist()} are not")
+    return w
+
+
+def _offset(parsed: ParsedFormula, df: pd.DataFrame) -> np.ndarray:
+    """The sum of the formula's offset(...) terms, zero without any."""
+    total = np.zeros(len(df))
+    for expr in parsed.offsets:
+        mm = _model_matrix(f"0 + {expr}", df, f"offset({expr})")
+        values = np.asarray(mm, dtype=float)
+        if values.shape[1] != 1:
+            raise ValueError(f"offset({expr}) must be one numeric column")
+        total += values[:, 0]
+    return total
+
+
 def _required_columns(parsed: ParsedFormula) -> list[str]:
     cols = [parsed.response]
     cols += sorted(_formula(parsed.fixed).required_variables)
+    for expr in parsed.offsets:
+        cols += sorted(_formula(f"0 + {expr}").required_variables)
     for term in parsed.random:
         cols += sorted(_formula(term.expr).required_variables)
         cols += list(term.factors)
@@ -305,12 +339,7 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
             f"available: {list(map(str, frame.columns))}"
         )
     df = frame[needed]
-    w = None
-    if weights is not None:
-        w = df_weights = (frame[weights].to_numpy(dtype=float) if isinstance(weights, str)
-                          else np.asarray(weights, dtype=float))
-        if df_weights.shape != (len(frame),):
-            raise ValueError(f"weights must have one value per row ({len(frame)}), got shape {df_weights.shape}")
+    w = None if weights is None else _weights(weights, frame)
     incomplete = df.isna().any(axis=1).to_numpy()
     n_dropped = int(incomplete.sum())
     if n_dropped:
@@ -343,8 +372,10 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
     lower = np.vstack([np.zeros((1, n_tau)), J])  # row 0 unused: o2 = -inf there
     B1 = np.hstack([upper[y], -X])
     B2 = np.hstack([lower[y], -X])
-    o1 = np.where(y == K - 1, np.inf, 0.0)
-    o2 = np.where(y == 0, -np.inf, 0.0)
+    # an offset enters the linear predictor like x'beta: subtracted from the thresholds
+    offset = _offset(parsed, df)
+    o1 = np.where(y == K - 1, np.inf, -offset)
+    o2 = np.where(y == 0, -np.inf, -offset)
 
     terms = []
     for term in parsed.random:
@@ -364,5 +395,5 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
     return ClmmDesign(
         response=response, thresholds=ths, X=X, beta_names=beta_names, B1=B1, B2=B2,
         o1=o1, o2=o2, weights=np.ones(n) if w is None else w, random=random,
-        fixed_spec=mm.model_spec, n_dropped=n_dropped,
+        fixed_spec=mm.model_spec, offset=offset, n_dropped=n_dropped,
     )

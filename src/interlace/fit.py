@@ -274,8 +274,6 @@ def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
         raise ValueError(f"nAGQ must be a non-zero integer, got {nAGQ!r}")
     if nAGQ != 1:
         raise NotImplementedError("nAGQ other than 1 (adaptive quadrature) is not implemented yet")
-    if weights is not None:
-        raise NotImplementedError("weights are not implemented yet")
     if na_action not in ("drop", "raise"):
         raise ValueError(f"na_action must be 'drop' or 'raise', not {na_action!r}")
 

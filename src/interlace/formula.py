@@ -33,6 +33,7 @@ class ParsedFormula:
     response: str
     fixed: str  # right-hand side for formulaic ("1" when there are no fixed effects)
     random: tuple[RandomTerm, ...]
+    offsets: tuple[str, ...]  # the expressions inside offset(...) terms
     text: str  # the formula as R would print it
 
 
@@ -111,6 +112,11 @@ def parse_random_term(text: str) -> list[RandomTerm]:
     return terms
 
 
+def _is_offset(piece: str) -> bool:
+    """``offset(x)``: a known part of the linear predictor, as in R's formulas."""
+    return piece.startswith("offset(") and _strip_outer_parens(piece[len("offset"):]) is not None
+
+
 def _is_random_term(piece: str) -> bool:
     inner = _strip_outer_parens(piece)
     return inner is not None and len(_split_top_level(inner, "|")) > 1
@@ -131,9 +137,11 @@ def parse_formula(formula: str, groups=None, random=None) -> ParsedFormula:
     pieces = [p.strip() for p in _split_top_level(sides[1], "+")]
     inline = [p for p in pieces if p and _is_random_term(p)]
     fixed_pieces = [p for p in pieces if p and not _is_random_term(p)]
+    offsets = tuple(p[len("offset("):-1].strip() for p in fixed_pieces if _is_offset(p))
+    model_pieces = [p for p in fixed_pieces if not _is_offset(p)]
     if any(not p for p in pieces[1:]) or (pieces and not pieces[0] and len(pieces) > 1):
         raise ValueError(f"formula {formula!r} has an empty term between '+' signs")
-    fixed = " + ".join(fixed_pieces) if fixed_pieces else "1"
+    fixed = " + ".join(model_pieces) if model_pieces else "1"
 
     if random is not None:
         specs = [random] if isinstance(random, str) else list(random)
@@ -163,7 +171,7 @@ def parse_formula(formula: str, groups=None, random=None) -> ParsedFormula:
             )
     shown = [_tidy_term(p) for p in fixed_pieces] + [_tidy_term(s) for s in specs]
     text = f"{response} ~ " + (" + ".join(shown) if shown else "1")
-    return ParsedFormula(response, fixed, tuple(terms), text)
+    return ParsedFormula(response, fixed, tuple(terms), offsets, text)
 
 
 def _tidy_term(term: str) -> str:

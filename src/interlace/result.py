@@ -28,6 +28,9 @@ class CLMMResult:
     ----------
     thresholds, threshold_bse : dict
         Cut points keyed ``"1|2"``, ... and their standard errors.
+    threshold_params, threshold_params_bse : dict
+        The threshold parameters with R's names (``"1|2"``, ... for flexible thresholds;
+        ``central.1``, ``spacing.1``, ``threshold.1``, ``spacing`` for the others).
     fe_params, fe_bse : pandas.Series
         Fixed-effect coefficients (no intercept: the thresholds absorb it) and standard errors.
     random_effects : dict of DataFrame
@@ -54,6 +57,8 @@ class CLMMResult:
     response_levels: list[str]
     thresholds: dict
     threshold_bse: dict
+    threshold_params: dict
+    threshold_params_bse: dict
     fe_params: pd.Series
     fe_bse: pd.Series
     random_effects: dict
@@ -87,12 +92,12 @@ class CLMMResult:
 
     @property
     def params(self) -> pd.Series:
-        """Thresholds then fixed effects."""
-        return pd.concat([pd.Series(self.thresholds, dtype=float), self.fe_params])
+        """Threshold parameters then fixed effects: R's ``coef()``."""
+        return pd.concat([pd.Series(self.threshold_params, dtype=float), self.fe_params])
 
     @property
     def bse(self) -> pd.Series:
-        return pd.concat([pd.Series(self.threshold_bse, dtype=float), self.fe_bse])
+        return pd.concat([pd.Series(self.threshold_params_bse, dtype=float), self.fe_bse])
 
     @property
     def is_singular(self) -> bool:
@@ -156,6 +161,8 @@ class CLMMResult:
             response_levels=list(design.response.levels),
             thresholds=dict(zip(ths.cut_names, alpha.tolist())),
             threshold_bse=dict(zip(ths.cut_names, alpha_se.tolist())),
+            threshold_params=dict(zip(ths.param_names, psi[:n_tau].tolist())),
+            threshold_params_bse=dict(zip(ths.param_names, se_psi[:n_tau].tolist())),
             fe_params=pd.Series(psi[n_tau:], index=design.beta_names, dtype=float),
             fe_bse=pd.Series(se_psi[n_tau:], index=design.beta_names, dtype=float),
             random_effects=random_effects, cond_var=cond_var,
@@ -221,8 +228,8 @@ class Summary:
         else:
             lines.append("No Coefficients")
         lines += ["", "Threshold coefficients:"]
-        lines.append(coef_table(list(r.thresholds), list(r.thresholds.values()),
-                                list(r.threshold_bse.values()), pvalues=False))
+        lines.append(coef_table(list(r.threshold_params), list(r.threshold_params.values()),
+                                list(r.threshold_params_bse.values()), pvalues=False))
         if not r.converged:
             lines += ["", "Warning: the fit did not converge: " + "; ".join(r.messages)]
         return "\n".join(lines)
