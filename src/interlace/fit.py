@@ -24,12 +24,12 @@ from .formula import parse_formula
 from .intervals import interval_terms
 from .laplace import LaplaceObjective
 from .links import Link, get_link
+from .quadrature import QuadratureObjective
 from .result import CLMMResult, ConvergenceWarning
 
 OPTIMIZERS = ("lbfgsb", "bobyqa")
 GRAD_TOL = 1e-4  # max |gradient| below which a fit counts as converged
 BOUNDARY_TOL = 1e-3  # a standard deviation below this is on the boundary (R's paratBoundary2)
-_FD_STEP = 1e-5
 DENSE_THREADS_FROM = 1000  # size of the dense Schur complement from which BLAS may use threads
 
 
@@ -147,7 +147,7 @@ def r_hessian(objective, param: RParameterisation, phi: np.ndarray) -> np.ndarra
     k = len(x)
     hess = np.empty((k, k))
     for j in range(k):
-        h = _FD_STEP * max(1.0, abs(x[j]))
+        h = objective.hessian_step * max(1.0, abs(x[j]))
         e = np.zeros(k)
         e[j] = h
         _, g_plus = r_gradient(objective, param, phi, x + e)
@@ -242,15 +242,17 @@ def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
         lme4-style random terms, e.g. ``["(1 + PROD|RESP)"]``; takes precedence over inline
         terms and ``groups``.
     link : {"logit", "probit", "cloglog", "loglog", "cauchit"}
-    threshold : {"flexible"}
-        Other threshold structures are not implemented yet.
+    threshold : {"flexible", "symmetric", "symmetric2", "equidistant"}
+        R's threshold structures; ``result.threshold_params`` holds their parameters.
     nAGQ : int
-        1 (Laplace). Quadrature is not implemented yet.
+        1: the Laplace approximation. n > 1: adaptive Gauss-Hermite quadrature with n points;
+        -n < -1: non-adaptive Gauss-Hermite. Quadrature needs a single scalar random term.
     optimizer : {"lbfgsb", "bobyqa"}
     theta0 : array-like, optional
         Starting random-effect parameters in R's ``ST`` layout (per term: the standard
         deviations on the diagonal of L, then L's lower triangle by column).
-    weights : not implemented yet.
+    weights : str or array-like, optional
+        Non-negative case weights: a column name or one value per row.
     na_action : {"drop", "raise"}
     verbose : bool
         Print the optimiser's progress.
@@ -270,16 +272,18 @@ def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
     link_obj = get_link(link)
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose 'lbfgsb' or 'bobyqa'")
-    if isinstance(nAGQ, bool) or not isinstance(nAGQ, (int, np.integer)) or nAGQ == 0:
-        raise ValueError(f"nAGQ must be a non-zero integer, got {nAGQ!r}")
-    if nAGQ != 1:
-        raise NotImplementedError("nAGQ other than 1 (adaptive quadrature) is not implemented yet")
+    if (isinstance(nAGQ, bool) or not isinstance(nAGQ, (int, np.integer))
+            or nAGQ in (0, -1)):
+        raise ValueError(
+            f"nAGQ must be an integer: 1 (Laplace), n > 1 (adaptive Gauss-Hermite with n "
+            f"points) or -n < -1 (non-adaptive), got {nAGQ!r}")
     if na_action not in ("drop", "raise"):
         raise ValueError(f"na_action must be 'drop' or 'raise', not {na_action!r}")
 
     parsed = parse_formula(formula, groups=groups, random=random)
     design = build_design(parsed, data, threshold=threshold, weights=weights, na_action=na_action)
-    objective = LaplaceObjective(design, link_obj)
+    objective = (LaplaceObjective(design, link_obj) if nAGQ == 1
+                 else QuadratureObjective(design, link_obj, int(nAGQ)))
 
     psi0 = fit_clm(design, link_obj)
     if theta0 is None:
@@ -328,5 +332,5 @@ def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
         design=design, parsed=parsed, link=link, objective=objective, phi=phi, modes=modes,
         param=param, hessian=hess_r, vcov_free=vcov_r, max_grad=max_grad,
         converged=converged, messages=problems, n_iter=n_iter, optimizer=optimizer,
-        elapsed=time.perf_counter() - started, data=data,
+        elapsed=time.perf_counter() - started, data=data, n_agq=int(nAGQ),
     )

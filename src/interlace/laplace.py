@@ -58,6 +58,7 @@ class LaplaceObjective:
         self.pattern = HessianPattern(design.random)
         self.n_psi = design.n_psi
         self.step_tol = step_tol
+        self.hessian_step = 1e-5  # relative step of the finite-difference Hessian
         self.max_iter = max_iter
         self.max_halvings = max_halvings
         self.u = np.zeros(design.random.q)

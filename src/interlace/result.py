@@ -80,6 +80,7 @@ class CLMMResult:
     elapsed: float
     messages: list = field(default_factory=list)
     term_names: dict = field(default_factory=dict)
+    n_agq: int = 1
     data_name: str | None = None
 
     @property
@@ -109,7 +110,8 @@ class CLMMResult:
 
     @classmethod
     def from_fit(cls, *, design, parsed, link, objective, phi, modes, param, hessian,
-                 vcov_free, max_grad, converged, messages, n_iter, optimizer, elapsed, data):
+                 vcov_free, max_grad, converged, messages, n_iter, optimizer, elapsed, data,
+                 n_agq=1):
         n_psi = design.n_psi
         random = design.random
         psi, theta = phi[:n_psi], phi[n_psi:]
@@ -171,7 +173,7 @@ class CLMMResult:
             edf=len(phi), ngroups=ngroups, max_grad=max_grad, cond_hessian=cond_h,
             n_iter=n_iter, n_fev=objective.n_evaluations, n_inner=objective.n_inner,
             optimizer=optimizer, elapsed=elapsed, messages=list(messages),
-            term_names=term_names,
+            term_names=term_names, n_agq=n_agq,
         )
 
     def summary(self) -> Summary:
@@ -214,8 +216,15 @@ class Summary:
 
     def __str__(self) -> str:
         r = self.result
-        lines = ["Cumulative Link Mixed Model fitted with the Laplace approximation", "",
-                 f"formula: {r.formula}"]
+        if r.n_agq > 1:
+            lines = ["Cumulative Link Mixed Model fitted with the adaptive Gauss-Hermite ",
+                     f"quadrature approximation with {r.n_agq} quadrature points ", ""]
+        elif r.n_agq < -1:
+            lines = ["Cumulative Link Mixed Model fitted with the Gauss-Hermite ",
+                     f"quadrature approximation with {-r.n_agq} quadrature points ", ""]
+        else:
+            lines = ["Cumulative Link Mixed Model fitted with the Laplace approximation", ""]
+        lines.append(f"formula: {r.formula}")
         if r.data_name:
             lines.append(f"data:    {r.data_name}")
         lines += ["", self.info_line(), "", "Random effects:", self.random_table()]

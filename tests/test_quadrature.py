@@ -1,0 +1,52 @@
+"""Gauss-Hermite quadrature (nAGQ) against R and against the Laplace approximation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import interlace
+from conftest import assert_matches_r, dataset, extras
+from interlace.design import build_design
+from interlace.formula import parse_formula
+from interlace.laplace import LaplaceObjective
+from interlace.links import get_link
+from interlace.quadrature import QuadratureObjective
+
+WINE = "rating ~ temp + contact + (1|judge)"
+
+
+@pytest.mark.parametrize("case, formula, data, n", [
+    ("wine_agq10", WINE, "wine", 10),
+    ("wine_ghq_7", WINE, "wine", -7),
+    ("soup_agq7", "SURENESS ~ PROD + (1|RESP)", "soup", 7),
+])
+def test_quadrature_matches_r(case, formula, data, n):
+    ref = extras()["quadrature"][case]
+    fit = interlace.clmm(formula, dataset(data), nAGQ=n)
+    assert_matches_r(fit, ref)
+    assert fit.llf == pytest.approx(ref["logLik"], abs=1e-4)
+    header = str(fit.summary()).splitlines()[:2]
+    assert header == ref["summary_text"].splitlines()[:2]
+
+
+def test_one_adaptive_node_is_the_laplace_approximation():
+    design = build_design(parse_formula(WINE), dataset("wine"))
+    phi = np.array([-1.5, 1.4, 4.0, 6.0, 3.0, 1.8, 1.2])
+    laplace = LaplaceObjective(design, get_link("logit")).value(phi)
+    one_node = QuadratureObjective(design, get_link("logit"), 1).value(phi)
+    assert one_node == pytest.approx(laplace, abs=1e-10)
+
+
+def test_adaptive_quadrature_converges_in_the_number_of_nodes():
+    """Many nodes approximate the integral exactly: 20 and 40 points agree to 1e-9."""
+    design = build_design(parse_formula(WINE), dataset("wine"))
+    phi = np.array([-1.5, 1.4, 4.0, 6.0, 3.0, 1.8, 1.2])
+    v20 = QuadratureObjective(design, get_link("probit"), 20).value(phi)
+    v40 = QuadratureObjective(design, get_link("probit"), 40).value(phi)
+    assert v20 == pytest.approx(v40, abs=1e-9)
+
+
+def test_quadrature_needs_a_single_scalar_term():
+    with pytest.raises(ValueError, match="single scalar random-effect term"):
+        interlace.clmm("rating ~ temp + (1|judge) + (1|bottle)", dataset("wine"), nAGQ=5)
