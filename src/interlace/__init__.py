@@ -8,12 +8,14 @@ The pipeline, in the order a fit runs through it:
 - ``links``, ``intervals``, ``thresholds``: the small numerical pieces;
 - ``factor``, ``laplace``: the Laplace objective and its exact gradient;
 - ``fit``: ``clmm()``, starting values, optimisation, Hessian and standard errors;
-- ``result``: ``CLMMResult`` and its summary.
+- ``result``: ``CLMMResult`` and its summary; ``prediction`` and ``inference`` (confint,
+  anova) after the fit.
 """
 
 from .datasets import load_soup, load_wine
 from .fit import clmm
+from .inference import anova
 from .result import CLMMResult, ConvergenceWarning
 
-__all__ = ["CLMMResult", "ConvergenceWarning", "clmm", "load_soup", "load_wine"]
+__all__ = ["CLMMResult", "ConvergenceWarning", "anova", "clmm", "load_soup", "load_wine"]
 __version__ = "0.1.0"

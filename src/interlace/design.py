@@ -58,6 +58,9 @@ class RandomEffectsTerm:
     index: np.ndarray  # (n,) level of each observation
     covariates: np.ndarray  # (n, r) the term's columns, e.g. [1, x]
     coef_names: list[str]
+    factors: tuple[str, ...] = ()
+    expr: str = "1"
+    covariate_spec: object = None  # formulaic ModelSpec, None for a plain intercept
 
     @property
     def size(self) -> int:
@@ -178,6 +181,7 @@ class ClmmDesign:
     random: RandomDesign
     fixed_spec: object  # formulaic ModelSpec, for predict
     offset: np.ndarray = None  # the summed offset terms (0 without any)
+    fixed_levels: dict = None  # levels seen in fitting of the fixed part's categorical columns
     n_dropped: int = 0
 
     @property
@@ -262,6 +266,36 @@ def _factor_codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:
     return codes.astype(np.int64), [_level_label(u) for u in uniques]
 
 
+def term_covariates(expr: str, df: pd.DataFrame, spec=None):
+    """A random term's covariates (n, r) and their formulaic spec (None for ``1``)."""
+    if spec is None and expr.strip() == "1":  # the common random intercept needs no model matrix
+        return np.ones((len(df), 1)), None
+    if spec is not None:
+        return np.asarray(spec.get_model_matrix(df, output="numpy"), dtype=float), spec
+    mm = _model_matrix(expr, df, f"random term ({expr} | ...)")
+    return np.asarray(mm, dtype=float), mm.model_spec
+
+
+def group_labels(df: pd.DataFrame, factors: tuple[str, ...]) -> np.ndarray:
+    """The label of each row's level of a (possibly interacted) grouping factor, as R's."""
+    labels = df[factors[0]].map(_level_label).astype(str).to_numpy(dtype=object)
+    for name in factors[1:]:
+        labels = labels + ":" + df[name].map(_level_label).astype(str).to_numpy(dtype=object)
+    return labels
+
+
+def categorical_levels(df: pd.DataFrame, columns) -> dict[str, list]:
+    """The levels seen in fitting of each non-numeric column, to check new data against."""
+    out = {}
+    for col in columns:
+        series = df[col]
+        if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+            values = series.cat.categories if isinstance(series.dtype, pd.CategoricalDtype) \
+                else pd.unique(series)
+            out[col] = [v for v in values if v in set(series.dropna().unique())]
+    return out
+
+
 def _grouping(df: pd.DataFrame, factors: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
     """Levels of an interaction of grouping columns, labelled ``a:b`` as R does."""
     codes, labels = _factor_codes(df[factors[0]])
@@ -274,14 +308,14 @@ def _grouping(df: pd.DataFrame, factors: tuple[str, ...]) -> tuple[np.ndarray, l
 
 
 @lru_cache(maxsize=256)
-def _formula(rhs: str) -> Formula:
+def rhs_formula(rhs: str) -> Formula:
     """formulaic's parse of a right-hand side, kept: parsing costs as much as building."""
     return Formula(rhs)
 
 
 def _model_matrix(rhs: str, df: pd.DataFrame, what: str):
     try:
-        return _formula(rhs).get_model_matrix(df, output="numpy")  # numpy: half pandas' cost
+        return rhs_formula(rhs).get_model_matrix(df, output="numpy")  # numpy: half pandas' cost
     except Exception as exc:  # formulaic raises several types; name the part at fault
         raise ValueError(f"cannot build the {what} from {rhs!r}: {exc}") from exc
 
@@ -305,7 +339,7 @@ def _weights(weights, frame: pd.DataFrame) -> np.ndarray:
     return w
 
 
-def _offset(parsed: ParsedFormula, df: pd.DataFrame) -> np.ndarray:
+def offset_values(parsed: ParsedFormula, df: pd.DataFrame) -> np.ndarray:
     """The sum of the formula's offset(...) terms, zero without any."""
     total = np.zeros(len(df))
     for expr in parsed.offsets:
@@ -319,11 +353,11 @@ def _offset(parsed: ParsedFormula, df: pd.DataFrame) -> np.ndarray:
 
 def _required_columns(parsed: ParsedFormula) -> list[str]:
     cols = [parsed.response]
-    cols += sorted(_formula(parsed.fixed).required_variables)
+    cols += sorted(rhs_formula(parsed.fixed).required_variables)
     for expr in parsed.offsets:
-        cols += sorted(_formula(f"0 + {expr}").required_variables)
+        cols += sorted(rhs_formula(f"0 + {expr}").required_variables)
     for term in parsed.random:
-        cols += sorted(_formula(term.expr).required_variables)
+        cols += sorted(rhs_formula(term.expr).required_variables)
         cols += list(term.factors)
     return list(dict.fromkeys(cols))
 
@@ -373,21 +407,20 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
     B1 = np.hstack([upper[y], -X])
     B2 = np.hstack([lower[y], -X])
     # an offset enters the linear predictor like x'beta: subtracted from the thresholds
-    offset = _offset(parsed, df)
+    offset = offset_values(parsed, df)
     o1 = np.where(y == K - 1, np.inf, -offset)
     o2 = np.where(y == 0, -np.inf, -offset)
 
     terms = []
     for term in parsed.random:
         index, levels = _grouping(df, term.factors)
-        if term.expr.strip() == "1":  # the common random intercept needs no model matrix
-            covariates, coef_names = np.ones((len(df), 1)), ["(Intercept)"]
-        else:
-            cov = _model_matrix(term.expr, df, f"random term {term}")
-            covariates = np.asarray(cov, dtype=float)
-            coef_names = [r_style_name(c) for c in cov.model_spec.column_names]
+        covariates, spec = term_covariates(term.expr, df)
+        coef_names = (["(Intercept)"] if spec is None
+                      else [r_style_name(c) for c in spec.column_names])
         terms.append(RandomEffectsTerm(name=term.group_name, levels=levels, index=index,
-                                       covariates=covariates, coef_names=coef_names))
+                                       covariates=covariates, coef_names=coef_names,
+                                       factors=term.factors, expr=term.expr,
+                                       covariate_spec=spec))
     # R orders the terms by their number of levels, largest first
     terms.sort(key=lambda t: -t.n_levels)
     random = RandomDesign(terms)
@@ -396,4 +429,5 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
         response=response, thresholds=ths, X=X, beta_names=beta_names, B1=B1, B2=B2,
         o1=o1, o2=o2, weights=np.ones(n) if w is None else w, random=random,
         fixed_spec=mm.model_spec, offset=offset, n_dropped=n_dropped,
+        fixed_levels=categorical_levels(df, sorted(rhs_formula(parsed.fixed).required_variables)),
     )

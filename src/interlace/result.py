@@ -6,6 +6,7 @@ Names follow R: thresholds are keyed ``"1|2"``, coefficients as R's model.matrix
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 
@@ -13,6 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .inference import anova, profile, wald
+from .prediction import PredictionModel, predict
 from .rformat import coef_table, format_real, left_table
 
 
@@ -82,6 +85,14 @@ class CLMMResult:
     term_names: dict = field(default_factory=dict)
     n_agq: int = 1
     data_name: str | None = None
+    model: object = None  # prediction.PredictionModel: what predict() needs of the fit
+    data_key: str = ""  # a digest of the response and weights, so anova compares like with like
+    refitter: object = field(default=None, repr=False)  # for profile intervals; not pickled
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["refitter"] = None
+        return state
 
     @property
     def aic(self) -> float:
@@ -174,7 +185,68 @@ class CLMMResult:
             n_iter=n_iter, n_fev=objective.n_evaluations, n_inner=objective.n_inner,
             optimizer=optimizer, elapsed=elapsed, messages=list(messages),
             term_names=term_names, n_agq=n_agq,
+            model=PredictionModel.from_design(design, parsed, link),
+            data_key=hashlib.sha1(design.response.codes.tobytes()
+                                  + design.weights.tobytes()).hexdigest(),
+            refitter=Refitter.at(objective, phi, param, vcov_free),
         )
+
+    def predict(self, newdata=None, type: str = "prob", re_form: str = "conditional",
+                se_fit: bool = False, new_levels: str = "zero"):
+        """Predictions for ``newdata`` (default: the fitting data).
+
+        Parameters
+        ----------
+        type : {"prob", "cum.prob", "linear.predictor", "class", "mean"}
+            Category probabilities (DataFrame, a column per level), P(Y <= k) (columns
+            ``<=1``, ...), x'beta + z'b, the most probable level, or the expected score
+            (numeric levels only).
+        re_form : {"conditional", "population", "marginal"}
+            Conditional modes of b (b = 0 for levels not seen in fitting), b = 0, or averaged
+            over the random-effect distribution (population-averaged probabilities).
+        se_fit : bool
+            Also return delta-method standard errors (in the threshold and fixed-effect
+            parameters): a tuple ``(fit, se)``.
+        new_levels : {"zero", "error"}
+            For levels of a grouping factor not seen in fitting: b = 0, or a ValueError.
+
+        Examples
+        --------
+        >>> import interlace
+        >>> fit = interlace.clmm("rating ~ temp + contact + (1|judge)", interlace.load_wine())
+        >>> fit.predict().shape
+        (72, 5)
+        >>> round(float(fit.predict(type="prob", re_form="marginal").iloc[0].sum()), 6)
+        1.0
+        """
+        return predict(self, newdata, type, re_form, se_fit, new_levels)
+
+    def confint(self, level: float = 0.95, method: str = "wald", params=None) -> pd.DataFrame:
+        """Confidence intervals with ``lower`` and ``upper`` columns.
+
+        ``method="wald"`` gives R's ``confint()`` for the threshold parameters and fixed
+        effects; ``method="profile"`` profile-likelihood intervals for those and the standard
+        deviations of scalar random terms (rows ``sd(judge)``); ``params`` selects rows.
+
+        Examples
+        --------
+        >>> import interlace
+        >>> fit = interlace.clmm("rating ~ temp + contact + (1|judge)", interlace.load_wine())
+        >>> list(fit.confint().columns)
+        ['lower', 'upper']
+        """
+        if not 0 < level < 1:
+            raise ValueError(f"level must be between 0 and 1, not {level!r}")
+        if method == "wald":
+            table = wald(self, level)
+            return table if params is None else table.loc[list(params)]
+        if method == "profile":
+            return profile(self, level, params)
+        raise ValueError(f"method must be 'wald' or 'profile', not {method!r}")
+
+    def compare(self, *others) -> pd.DataFrame:
+        """Likelihood-ratio test against nested fits: ``interlace.anova(self, *others)``."""
+        return anova(self, *others)
 
     def summary(self) -> Summary:
         """A summary that prints like R's ``summary.clmm``."""
@@ -183,6 +255,50 @@ class CLMMResult:
     def __repr__(self) -> str:
         return (f"<CLMMResult {self.formula!r} link={self.link} nobs={self.nobs:g} "
                 f"logLik={self.llf:.4f} converged={self.converged}>")
+
+
+@dataclass
+class Refitter:
+    """The objective at the optimum, and parameter names for profiling."""
+
+    objective: object
+    phi: np.ndarray
+    lower: np.ndarray
+    names: list
+    is_sd: np.ndarray
+    param: object = None  # fit.RParameterisation at the optimum
+    vcov: np.ndarray = None  # in those coordinates
+
+    def conditional_start(self, j: int, value: float) -> np.ndarray:
+        """Where the other parameters go when parameter j moves to value, to second order:
+        x_free + V[free, j] / V[j, j] (value - x_j), in R's coordinates. A start this close
+        keeps the profile's optimiser away from disordered thresholds."""
+        phi = self.phi.copy()
+        phi[j] = value
+        if self.param is None or self.vcov is None or not self.param.free[j]:
+            return phi
+        x = self.param.to_r(self.phi)
+        k = int(np.sum(self.param.free[:j]))
+        moved = self.param.to_r(phi)[k] - x[k]
+        x = x + self.vcov[:, k] / self.vcov[k, k] * moved
+        start = self.param.from_r(x, self.phi)
+        start[j] = value
+        return start if np.all(np.isfinite(start)) else phi
+
+    @classmethod
+    def at(cls, objective, phi, param=None, vcov=None) -> Refitter:
+        random = objective.random
+        names = list(objective.design.psi_names)
+        is_sd = [False] * len(names)
+        for k, term in enumerate(random.terms):
+            for j, (a, b) in enumerate(term.tril_positions()):
+                scalar = term.size == 1
+                names.append(f"sd({term.name})" if scalar
+                             else f"ST{random.theta_offsets[k] + j + 1}")
+                is_sd.append(scalar)
+        lower = np.concatenate([np.full(objective.n_psi, -np.inf),
+                                random.theta_lower_bounds()])
+        return cls(objective, phi.copy(), lower, names, np.array(is_sd), param, vcov)
 
 
 def _z_table(result: CLMMResult):
