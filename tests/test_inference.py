@@ -34,7 +34,8 @@ def test_profile_bounds_drop_the_likelihood_by_the_chi_square_quantile():
     for name in ci.index:
         j = refit.names.index(name)
         for bound in ci.loc[name]:
-            drop = _profile_value(refit.objective, refit.phi, refit.lower, j, bound) + fit.llf
+            value = bound * refit.scale[j]  # the objective works per SD of each column
+            drop = _profile_value(refit.objective, refit.phi, refit.lower, j, value) + fit.llf
             assert drop == pytest.approx(target, abs=1e-4)
     # the standard deviation's interval is asymmetric, as a likelihood interval should be
     sd = fit.variance_components["judge"] ** 0.5

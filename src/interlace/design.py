@@ -180,6 +180,7 @@ class ClmmDesign:
     weights: np.ndarray
     random: RandomDesign
     fixed_spec: object  # formulaic ModelSpec, for predict
+    beta_columns: list = None  # the model-matrix columns kept as fixed effects
     offset: np.ndarray = None  # the summed offset terms (0 without any)
     fixed_levels: dict = None  # levels seen in fitting of the fixed part's categorical columns
     n_dropped: int = 0
@@ -226,6 +227,11 @@ def code_response(series: pd.Series, name: str) -> Response:
         if isinstance(series.dtype, pd.CategoricalDtype):
             values = series.astype(series.cat.categories.dtype).to_numpy()
         uniques = _sorted_levels(values)
+        if values.dtype.kind == "f" and len(uniques) > 20 and np.any(uniques != np.round(uniques)):
+            raise ValueError(
+                f"response {name!r} looks continuous ({len(uniques)} distinct values, not all "
+                "whole numbers); clmm needs an ordinal response: cut it into ordered categories"
+            )
         if values.dtype.kind not in "iufb":
             warnings.warn(
                 f"response {name!r} is not an ordered Categorical; its levels are taken in "
@@ -264,6 +270,68 @@ def _factor_codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:
         ]
     uniques, codes = np.unique(series.to_numpy(), return_inverse=True)
     return codes.astype(np.int64), [_level_label(u) for u in uniques]
+
+
+def _identifiable_columns(full: np.ndarray, names: list[str]) -> list[int]:
+    """Indices of the model-matrix columns to keep as fixed effects.
+
+    The intercept always goes (the thresholds absorb it); a column in the span of the columns
+    before it (intercept included) is aliased and dropped, as R's ``drop.coef`` does, with a
+    warning naming it.
+    """
+    kept_basis = np.empty((full.shape[0], 0))
+    keep, aliased = [], []
+    for j, name in enumerate(names):
+        col = full[:, j]
+        norm = np.linalg.norm(col)
+        if kept_basis.shape[1]:
+            col = col - kept_basis @ (kept_basis.T @ col)
+        residual = np.linalg.norm(col)
+        if norm == 0 or residual <= 1e-7 * norm:
+            if name != "Intercept":
+                aliased.append(r_style_name(name))
+            continue
+        kept_basis = np.column_stack([kept_basis, col / residual])
+        if name != "Intercept":
+            keep.append(j)
+    if aliased:
+        warnings.warn(
+            f"the fixed-effects design is rank deficient: dropping aliased column(s) {aliased} "
+            "(a combination of the columns before them, or constant)",
+            UserWarning, stacklevel=4,
+        )
+    return keep
+
+
+def _check_term(term: RandomEffectsTerm, n_obs: int) -> None:
+    """Refuse random terms the data cannot inform; warn where R warns."""
+    if term.n_levels < 2:
+        raise ValueError(
+            f"grouping factor {term.name!r} has {term.n_levels} level; a random effect needs "
+            "at least 2 (drop the term, or use the column as a fixed effect)"
+        )
+    if term.n_levels * term.size >= n_obs:
+        warnings.warn(
+            f"grouping factor {term.name!r}: {term.n_levels * term.size} random effects for "
+            f"{n_obs} observations; their variance is barely identified",
+            UserWarning, stacklevel=4,
+        )
+    has_intercept = np.any(np.all(term.covariates == 1.0, axis=0))
+    if term.size > 1 and has_intercept:
+        for j, name in enumerate(term.coef_names):
+            x = term.covariates[:, j]
+            if np.all(x == 1.0):
+                continue
+            high = np.full(term.n_levels, -np.inf)
+            low = np.full(term.n_levels, np.inf)
+            np.maximum.at(high, term.index, x)
+            np.minimum.at(low, term.index, x)
+            if np.all(high - low <= 1e-12 * max(1.0, np.max(np.abs(x)))):
+                raise ValueError(
+                    f"random slope {name!r} in ({term.expr} | {term.name}) is constant within "
+                    f"every level of {term.name!r}, so it cannot be told from the intercept; "
+                    "drop it from the random term"
+                )
 
 
 def term_covariates(expr: str, df: pd.DataFrame, spec=None):
@@ -393,8 +461,9 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
 
     mm = _model_matrix(parsed.fixed, df, "fixed effects")
     names = list(mm.model_spec.column_names)
-    keep = [j for j, c in enumerate(names) if c != "Intercept"]
-    X = np.asarray(mm, dtype=float)[:, keep]
+    full = np.asarray(mm, dtype=float)
+    keep = _identifiable_columns(full, names)
+    X = full[:, keep]
     beta_names = [r_style_name(names[j]) for j in keep]
 
     n = len(df)
@@ -421,6 +490,8 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
                                        covariates=covariates, coef_names=coef_names,
                                        factors=term.factors, expr=term.expr,
                                        covariate_spec=spec))
+    for term in terms:
+        _check_term(term, len(df))
     # R orders the terms by their number of levels, largest first
     terms.sort(key=lambda t: -t.n_levels)
     random = RandomDesign(terms)
@@ -428,6 +499,6 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
     return ClmmDesign(
         response=response, thresholds=ths, X=X, beta_names=beta_names, B1=B1, B2=B2,
         o1=o1, o2=o2, weights=np.ones(n) if w is None else w, random=random,
-        fixed_spec=mm.model_spec, offset=offset, n_dropped=n_dropped,
+        fixed_spec=mm.model_spec, beta_columns=keep, offset=offset, n_dropped=n_dropped,
         fixed_levels=categorical_levels(df, sorted(rhs_formula(parsed.fixed).required_variables)),
     )

@@ -10,6 +10,7 @@ errors come from that Hessian in R's parameterisation (see `RParameterisation`),
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from dataclasses import dataclass
@@ -37,6 +38,29 @@ DENSE_THREADS_FROM = 1000  # size of the dense Schur complement from which BLAS 
 def _blas_controller() -> ThreadpoolController:
     """Scanning the loaded libraries costs milliseconds; do it once per process."""
     return ThreadpoolController()
+
+
+def _column_scales(design: ClmmDesign) -> np.ndarray:
+    """Per fixed parameter: 1 for thresholds, the standard deviation of each X column."""
+    sd = design.X.std(axis=0) if design.X.size else np.ones(0)
+    sd = np.where(np.isfinite(sd) & (sd > 0), sd, 1.0)
+    return np.concatenate([np.ones(design.thresholds.jacobian.shape[1]), sd])
+
+
+UNIDENTIFIED_SE = 100.0  # standard error, in latent units per SD of x, that means no information
+
+
+def _unidentified(design: ClmmDesign, phi: np.ndarray, vcov: np.ndarray) -> list[str]:
+    """Threshold parameters and coefficients the data do not pin down (separation).
+
+    Coefficients are judged per standard deviation of their column, so a covariate's scale
+    does not matter; thresholds on the latent scale.
+    """
+    n_tau = design.thresholds.jacobian.shape[1]
+    se = np.sqrt(np.abs(np.diag(vcov)[: design.n_psi]))
+    scale = np.concatenate([np.ones(n_tau), design.X.std(axis=0)])
+    bad = (se * scale > UNIDENTIFIED_SE) & (scale > 0)
+    return [name for name, b in zip(design.psi_names, bad) if b]
 
 
 def fit_clm(design: ClmmDesign, link: Link, max_iter: int = 100) -> np.ndarray:
@@ -282,10 +306,14 @@ def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
 
     parsed = parse_formula(formula, groups=groups, random=random)
     design = build_design(parsed, data, threshold=threshold, weights=weights, na_action=na_action)
-    objective = (LaplaceObjective(design, link_obj) if nAGQ == 1
-                 else QuadratureObjective(design, link_obj, int(nAGQ)))
+    # The optimiser, the Newton polish and the convergence test work with coefficients per
+    # standard deviation of their column, so that a covariate's units cannot stall the fit.
+    col_scale = _column_scales(design)
+    fit_design = dataclasses.replace(design, B1=design.B1 / col_scale, B2=design.B2 / col_scale)
+    objective = (LaplaceObjective(fit_design, link_obj) if nAGQ == 1
+                 else QuadratureObjective(fit_design, link_obj, int(nAGQ)))
 
-    psi0 = fit_clm(design, link_obj)
+    psi0 = fit_clm(fit_design, link_obj)
     if theta0 is None:
         theta_start = design.random.theta_start()
     else:
@@ -306,8 +334,18 @@ def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
     with _blas_controller().limit(limits=blas_threads, user_api="blas"):
         phi, opt_ok, message, n_iter = _optimise(objective, phi0, lower, optimizer, verbose)
         phi, param, _, grad_r, hess_r = _newton_polish(objective, phi, lower)
+        if not np.max(np.abs(grad_r), initial=0.0) < GRAD_TOL:
+            # the optimiser stopped early (a start far off, a flat stretch): once more from here
+            phi, opt_ok, message, more = _optimise(objective, phi, lower, optimizer, verbose)
+            n_iter += more
+            phi, param, _, grad_r, hess_r = _newton_polish(objective, phi, lower)
         modes = objective.conditional_modes(phi)
 
+    # back to the data's units: psi = psi_scaled / c, H = C H_scaled C
+    c = np.concatenate([col_scale, np.ones(design.random.n_theta)])
+    c_free = c[param.free]
+    phi_scaled, phi = phi, phi / c
+    hess_r = hess_r * np.outer(c_free, c_free)
     max_grad = float(np.max(np.abs(grad_r), initial=0.0))
     problems = []
     if not max_grad < GRAD_TOL:
@@ -323,6 +361,13 @@ def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
         vcov_r = inv_chol.T @ inv_chol
     except np.linalg.LinAlgError:
         problems.append("the Hessian is not positive definite, so standard errors are unavailable")
+    if vcov_r is not None:
+        unidentified = _unidentified(design, phi, vcov_r)
+        if unidentified:
+            problems.append(
+                f"parameter(s) {unidentified} are not identified (standard errors above "
+                f"{UNIDENTIFIED_SE:g} on the latent scale): the response may be separated by "
+                "them; remove them or merge categories")
     converged = not problems
     if problems:
         warnings.warn("clmm did not converge: " + "; ".join(problems), ConvergenceWarning,
@@ -333,4 +378,5 @@ def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
         param=param, hessian=hess_r, vcov_free=vcov_r, max_grad=max_grad,
         converged=converged, messages=problems, n_iter=n_iter, optimizer=optimizer,
         elapsed=time.perf_counter() - started, data=data, n_agq=int(nAGQ),
+        fit_scale=c, phi_scaled=phi_scaled,
     )

@@ -39,7 +39,8 @@ def profile(result, level: float = 0.95, params=None) -> pd.DataFrame:
     rows = {}
     for name in wanted:
         j = names.index(name)
-        scale = se.get(name, np.nan)
+        # the objective's parameter j is the data's times fitter.scale[j]
+        scale = se.get(name, np.nan) * fitter.scale[j]
         if not np.isfinite(scale) or scale <= 0:
             scale = 0.1 * max(1.0, abs(phi_hat[j]))
         if fitter.is_sd[j] and name not in se:
@@ -52,7 +53,7 @@ def profile(result, level: float = 0.95, params=None) -> pd.DataFrame:
         bounds = []
         for direction in (-1.0, 1.0):
             bounds.append(_find_bound(drop, phi_hat[j], direction, scale, lower[j]))
-        rows[name] = bounds
+        rows[name] = [b / fitter.scale[j] for b in bounds]
         objective.conditional_modes(phi_hat)
     return pd.DataFrame.from_dict(rows, orient="index", columns=["lower", "upper"])
 

@@ -66,6 +66,7 @@ class LaplaceObjective:
         self.max_extrapolation = 1.0
         self._tangent = None
         self.n_inner = 0
+        self.n_halvings = 0
         self.inner_failures = 0
         self._theta_derivs = design.random.theta_derivatives()
 
@@ -149,6 +150,7 @@ class LaplaceObjective:
                 if h_new <= h + noise:
                     break
                 t *= 0.5
+                self.n_halvings += 1
             else:
                 break  # no decrease along Newton's direction: at the floor of precision
             u = u - t * step

@@ -59,12 +59,11 @@ class PredictionModel:
 
     @classmethod
     def from_design(cls, design, parsed: ParsedFormula, link: str) -> PredictionModel:
-        names = list(design.fixed_spec.column_names)
         terms = [TermInfo(t.name, t.factors, t.expr, t.levels, t.covariate_spec, t.index,
                           t.covariates) for t in design.random.terms]
         return cls(parsed, list(design.response.levels), link, design.thresholds.jacobian,
                    design.fixed_spec, design.fixed_levels or {},
-                   [j for j, c in enumerate(names) if c != "Intercept"], design.X,
+                   list(design.beta_columns), design.X,
                    design.offset if design.offset is not None else np.zeros(len(design.X)),
                    terms)
 

@@ -122,7 +122,7 @@ class CLMMResult:
     @classmethod
     def from_fit(cls, *, design, parsed, link, objective, phi, modes, param, hessian,
                  vcov_free, max_grad, converged, messages, n_iter, optimizer, elapsed, data,
-                 n_agq=1):
+                 n_agq=1, fit_scale=None, phi_scaled=None):
         n_psi = design.n_psi
         random = design.random
         psi, theta = phi[:n_psi], phi[n_psi:]
@@ -188,7 +188,8 @@ class CLMMResult:
             model=PredictionModel.from_design(design, parsed, link),
             data_key=hashlib.sha1(design.response.codes.tobytes()
                                   + design.weights.tobytes()).hexdigest(),
-            refitter=Refitter.at(objective, phi, param, vcov_free),
+            refitter=Refitter.at(objective, phi_scaled if phi_scaled is not None else phi,
+                                 param, vcov_free, fit_scale),
         )
 
     def predict(self, newdata=None, type: str = "prob", re_form: str = "conditional",
@@ -267,7 +268,15 @@ class Refitter:
     names: list
     is_sd: np.ndarray
     param: object = None  # fit.RParameterisation at the optimum
-    vcov: np.ndarray = None  # in those coordinates
+    vcov: np.ndarray = None  # in those coordinates, in the data's units
+    scale: np.ndarray = None  # the objective's parameters are the data's times this
+
+    def __post_init__(self):
+        if self.scale is None:
+            self.scale = np.ones(len(self.phi))
+        if self.vcov is not None and self.param is not None:
+            c = self.scale[self.param.free]
+            self.vcov = self.vcov * np.outer(c, c)  # into the objective's units
 
     def conditional_start(self, j: int, value: float) -> np.ndarray:
         """Where the other parameters go when parameter j moves to value, to second order:
@@ -286,7 +295,7 @@ class Refitter:
         return start if np.all(np.isfinite(start)) else phi
 
     @classmethod
-    def at(cls, objective, phi, param=None, vcov=None) -> Refitter:
+    def at(cls, objective, phi, param=None, vcov=None, scale=None) -> Refitter:
         random = objective.random
         names = list(objective.design.psi_names)
         is_sd = [False] * len(names)
@@ -298,7 +307,7 @@ class Refitter:
                 is_sd.append(scalar)
         lower = np.concatenate([np.full(objective.n_psi, -np.inf),
                                 random.theta_lower_bounds()])
-        return cls(objective, phi.copy(), lower, names, np.array(is_sd), param, vcov)
+        return cls(objective, phi.copy(), lower, names, np.array(is_sd), param, vcov, scale)
 
 
 def _z_table(result: CLMMResult):
@@ -355,6 +364,11 @@ class Summary:
         lines += ["", "Threshold coefficients:"]
         lines.append(coef_table(list(r.threshold_params), list(r.threshold_params.values()),
                                 list(r.threshold_params_bse.values()), pvalues=False))
+        if r.is_singular:
+            zero = [g for g, vc in r.variance_components.items()
+                    if np.min(np.diag(np.atleast_2d(np.asarray(vc, dtype=float)))) < 1e-8]
+            lines += ["", (f"Note: singular fit: a variance of {', '.join(zero)} is estimated at "
+                          "zero (on the boundary).")]
         if not r.converged:
             lines += ["", "Warning: the fit did not converge: " + "; ".join(r.messages)]
         return "\n".join(lines)

@@ -1,0 +1,152 @@
+"""Hard data: fits that converge, or say plainly that they did not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import interlace
+from conftest import dataset
+from interlace.design import build_design
+from interlace.formula import parse_formula
+from interlace.laplace import LaplaceObjective
+from interlace.links import get_link
+from simdata import simulate
+
+
+def increasing(fit):
+    return np.all(np.diff(list(fit.thresholds.values())) > 0)
+
+
+def test_complete_separation_is_reported_not_returned_quietly():
+    wine = dataset("wine").copy()
+    wine["sep"] = (wine["rating"].astype(int) >= 4).astype(float)
+    with pytest.warns(interlace.ConvergenceWarning, match=r"'sep'.*not identified"):
+        fit = interlace.clmm("rating ~ temp + sep + (1|judge)", wine)
+    assert not fit.converged
+    assert "did not converge" in str(fit.summary())
+
+
+def squeeze(df, level, into, keep):
+    """Move all but ``keep`` observations of category ``level`` into category ``into``."""
+    rows = np.flatnonzero(df["y"] == level)[keep:]
+    y = df["y"].copy()
+    y.iloc[rows] = into
+    return df.assign(y=y)
+
+
+def test_a_category_with_a_single_observation():
+    df = squeeze(simulate(n=300, seed=1), "5", "4", keep=1)
+    assert (df["y"] == "5").sum() == 1
+    fit = interlace.clmm("y ~ x + (1|g)", df)
+    assert fit.converged and increasing(fit)
+
+
+def test_ten_categories_with_sparse_extremes():
+    df = simulate(n=400, thresholds=(-4.0, -2.2, -1.2, -0.4, 0.3, 1.0, 1.8, 2.8, 4.2), seed=2)
+    df = squeeze(squeeze(df, "1", "2", keep=2), "10", "9", keep=2)
+    counts = df["y"].value_counts()
+    assert counts["1"] == 2 and counts["10"] == 2
+    fit = interlace.clmm("y ~ x + (1|g)", df)
+    assert fit.converged and increasing(fit)
+    assert len(fit.thresholds) == 9
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1e6])
+def test_covariate_scale_does_not_matter(scale):
+    df = simulate(seed=3)
+    base = interlace.clmm("y ~ x + (1|g)", df)
+    scaled = interlace.clmm("y ~ x + (1|g)", df.assign(x=df["x"] * scale))
+    assert scaled.converged
+    assert scaled.llf == pytest.approx(base.llf, abs=1e-7)
+    assert scaled.fe_params["x"] * scale == pytest.approx(base.fe_params["x"], rel=1e-6)
+    assert scaled.fe_bse["x"] * scale == pytest.approx(base.fe_bse["x"], rel=1e-4)
+
+
+def test_groups_with_a_single_observation_each():
+    df = simulate(n=150, n_groups=10, seed=4, n_groups2=150)  # h: ~one row per level
+    df = df.drop_duplicates("h")
+    with pytest.warns(UserWarning, match="random effects for"):
+        fit = interlace.clmm("y ~ x + (1|g) + (1|h)", df)
+    assert np.all(np.isfinite(fit.fe_bse)) or not fit.converged
+
+
+def test_two_levels_per_factor():
+    df = simulate(n=200, n_groups=2, seed=5)
+    fit = interlace.clmm("y ~ x + (1|g)", df)
+    assert fit.ngroups == {"g": 2}
+    assert np.all(np.isfinite(fit.fe_bse)) and increasing(fit)
+
+
+def test_inner_newton_halves_its_step_and_still_finds_the_mode():
+    """A huge variance and a start at u = 0 overshoot with full Newton steps."""
+    df = simulate(n=200, n_groups=10, sd=3.0, seed=6)
+    design = build_design(parse_formula("y ~ x + (1|g)"), df)
+    objective = LaplaceObjective(design, get_link("cauchit"))
+    phi = np.array([-1.5, -0.3, 0.8, 2.0, 0.8, 25.0])
+    modes = objective.conditional_modes(phi)
+    assert objective.n_halvings > 0
+    assert modes.converged
+    # the mode: the gradient of h vanishes there
+    values = design.random.values(phi[-1:])
+    t = modes.terms
+    grad = objective._at_times(values, design.weights * (t.p1 - t.p2)) + modes.u
+    assert np.max(np.abs(grad)) < 1e-6
+
+
+def test_starting_values_far_off_reach_the_same_optimum():
+    df = simulate(seed=7)
+    base = interlace.clmm("y ~ x + (1|g)", df)
+    far = interlace.clmm("y ~ x + (1|g)", df, theta0=[40.0])
+    assert far.converged
+    assert far.llf == pytest.approx(base.llf, abs=1e-7)
+    np.testing.assert_allclose(far.params, base.params, atol=1e-5)
+
+
+def test_singular_fit_is_flagged_with_finite_standard_errors():
+    fit = interlace.clmm("rating ~ temp + contact + (1|judge) + (1|bottle)", dataset("wine"))
+    assert fit.is_singular
+    assert fit.converged
+    assert np.all(np.isfinite(fit.bse))
+    assert "singular fit" in str(fit.summary())
+    assert not interlace.clmm("rating ~ temp + contact + (1|judge)", dataset("wine")).is_singular
+
+
+def test_convergence_failure_warns_and_is_recorded(monkeypatch):
+    """An optimiser stopped after two iterations must not pass for a fit."""
+    import interlace.fit as fit_module
+
+    original = fit_module._optimise
+
+    def stopped(objective, phi0, lower, optimizer, verbose):
+        import scipy.optimize
+        res = scipy.optimize.minimize(objective.value_and_grad, phi0, jac=True,
+                                      method="L-BFGS-B", options={"maxiter": 2})
+        return res.x, False, "stopped early", 2
+
+    monkeypatch.setattr(fit_module, "_optimise", stopped)
+    monkeypatch.setattr(fit_module, "_newton_polish",
+                        lambda objective, phi, lower: _no_polish(objective, phi))
+    with pytest.warns(interlace.ConvergenceWarning, match="stopped early"):
+        fit = interlace.clmm("rating ~ temp + contact + (1|judge)", dataset("wine"))
+    assert not fit.converged
+    assert fit.max_grad > 1e-4
+    monkeypatch.setattr(fit_module, "_optimise", original)
+
+
+def _no_polish(objective, phi):
+    from interlace.fit import RParameterisation, r_gradient, r_hessian
+
+    param = RParameterisation.at(objective, phi)
+    value, g = r_gradient(objective, param, phi, param.to_r(phi))
+    return phi, param, value, g, r_hessian(objective, param, phi)
+
+
+def test_nobs_counts_rows_used():
+    df = simulate(seed=8)
+    df.loc[:9, "x"] = np.nan
+    with pytest.warns(UserWarning, match="dropping 10 row"):
+        fit = interlace.clmm("y ~ x + (1|g)", df)
+    assert fit.nobs == len(df) - 10
+    assert isinstance(df, pd.DataFrame)
