@@ -129,3 +129,32 @@ def test_command_line_errors_are_one_line():
     assert out.returncode == 2
     assert out.stderr.strip().startswith("interlace: error: unknown link 'nope'")
     assert "Traceback" not in out.stderr
+
+
+def test_tidy_lists_every_estimate():
+    fit = fitted("SURENESS ~ PROD + (1 + PROD|RESP)", "soup")
+    tidy = fit.tidy()
+    assert list(tidy.columns) == ["term", "kind", "estimate", "std_error", "statistic",
+                                  "p_value", "conf_low", "conf_high"]
+    fixed = tidy[tidy["kind"] != "random"]
+    np.testing.assert_allclose(fixed["estimate"], fit.params)
+    np.testing.assert_allclose(fixed["std_error"], fit.bse)
+    np.testing.assert_allclose(fixed["conf_low"], fit.confint()["lower"])
+    random = tidy[tidy["kind"] == "random"].set_index("term")["estimate"]
+    cov = fit.variance_components["RESP"].to_numpy()
+    assert random["sd(PRODTest|RESP)"] == pytest.approx(np.sqrt(cov[1, 1]))
+    assert random["cor((Intercept),PRODTest|RESP)"] == pytest.approx(
+        cov[0, 1] / np.sqrt(cov[0, 0] * cov[1, 1]))
+
+
+def test_to_dict_is_json_and_pickles_predict():
+    import json
+    import pickle
+
+    fit = fitted(WINE, "wine")
+    again = json.loads(json.dumps(fit.to_dict()))
+    assert again["logLik"] == fit.llf
+    assert again["variance_components"]["judge"] == fit.variance_components["judge"]
+    restored = pickle.loads(pickle.dumps(fit))
+    pd.testing.assert_frame_equal(restored.predict(), fit.predict())
+    assert str(restored.summary()) == str(fit.summary())

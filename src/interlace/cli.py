@@ -7,6 +7,7 @@ exit status 2, not a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import warnings
 from pathlib import Path
@@ -14,15 +15,33 @@ from pathlib import Path
 WINE_FORMULA = "rating ~ temp + contact + (1|judge)"
 
 
-def _read_table(path: str):
+def _read_table(path: str, option: str = "--data"):
     import pandas as pd
 
     p = Path(path)
     if not p.exists():
-        raise ValueError(f"--data: no such file {path!r}")
+        raise ValueError(f"{option}: no such file {path!r}")
     if p.suffix.lower() in (".parquet", ".pq"):
         return pd.read_parquet(p)
     return pd.read_csv(p)
+
+
+def _save_plots(result, path: str) -> None:
+    """The first grouping factor's caterpillar plot beside the first fixed variable's effects."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ValueError("--plot needs matplotlib: pip install 'interlace[plot]'") from None
+    variables = list(result.model.fixed_values) + list(result.model.fixed_levels)
+    fig, axes = plt.subplots(1, 2 if variables else 1, figsize=(11, 5), squeeze=False)
+    result.plot_ranef(ax=axes[0][0])
+    if variables:
+        result.plot_effects(variables[0], re_form="marginal", ax=axes[0][1])
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--nagq", type=int, default=1)
     fit.add_argument("--optimizer", default="lbfgsb")
     fit.add_argument("--verbose", action="store_true", help="show the optimiser's progress")
+    fit.add_argument("--json", metavar="FILE", help="write estimates and fit statistics as JSON")
+    fit.add_argument("--predict", metavar="NEWDATA", help="CSV or Parquet rows to predict")
+    fit.add_argument("--out", metavar="FILE", help="where --predict writes probabilities (CSV)")
+    fit.add_argument("--plot", metavar="FILE.png",
+                     help="save the random-effects and effects plots (needs matplotlib)")
     return parser
 
 
@@ -68,7 +92,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"warning: {w.message}", file=sys.stderr)
         result.data_name = data_name
         print(result.summary())
-    except (ValueError, TypeError, NotImplementedError, OSError) as exc:
+        if args.json:
+            Path(args.json).write_text(json.dumps(result.to_dict(), indent=2))
+        if args.predict:
+            if not args.out:
+                raise ValueError("--predict needs --out FILE for the probabilities")
+            result.predict(_read_table(args.predict, "--predict")).to_csv(args.out)
+        elif args.out:
+            raise ValueError("--out goes with --predict NEWDATA")
+        if args.plot:
+            _save_plots(result, args.plot)
+    except (ValueError, TypeError, NotImplementedError, OSError, KeyError) as exc:
         print(f"interlace: error: {exc}", file=sys.stderr)
         return 2
     return 0

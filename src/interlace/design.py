@@ -183,6 +183,7 @@ class ClmmDesign:
     beta_columns: list = None  # the model-matrix columns kept as fixed effects
     offset: np.ndarray = None  # the summed offset terms (0 without any)
     fixed_levels: dict = None  # levels seen in fitting of the fixed part's categorical columns
+    fixed_values: dict = None  # per fixed-part numeric column: (mean, min, max), for plots
     n_dropped: int = 0
 
     @property
@@ -364,6 +365,15 @@ def categorical_levels(df: pd.DataFrame, columns) -> dict[str, list]:
     return out
 
 
+def _numeric_ranges(df: pd.DataFrame, columns) -> dict[str, tuple[float, float, float]]:
+    out = {}
+    for col in columns:
+        if pd.api.types.is_numeric_dtype(df[col]) and not pd.api.types.is_bool_dtype(df[col]):
+            x = df[col].to_numpy(dtype=float)
+            out[col] = (float(x.mean()), float(x.min()), float(x.max()))
+    return out
+
+
 def _grouping(df: pd.DataFrame, factors: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
     """Levels of an interaction of grouping columns, labelled ``a:b`` as R does."""
     codes, labels = _factor_codes(df[factors[0]])
@@ -501,4 +511,5 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
         o1=o1, o2=o2, weights=np.ones(n) if w is None else w, random=random,
         fixed_spec=mm.model_spec, beta_columns=keep, offset=offset, n_dropped=n_dropped,
         fixed_levels=categorical_levels(df, sorted(rhs_formula(parsed.fixed).required_variables)),
+        fixed_values=_numeric_ranges(df, sorted(rhs_formula(parsed.fixed).required_variables)),
     )

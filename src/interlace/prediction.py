@@ -52,6 +52,7 @@ class PredictionModel:
     jacobian: np.ndarray
     fixed_spec: object
     fixed_levels: dict
+    fixed_values: dict
     beta_columns: list[int]
     X: np.ndarray
     offset: np.ndarray
@@ -62,7 +63,7 @@ class PredictionModel:
         terms = [TermInfo(t.name, t.factors, t.expr, t.levels, t.covariate_spec, t.index,
                           t.covariates) for t in design.random.terms]
         return cls(parsed, list(design.response.levels), link, design.thresholds.jacobian,
-                   design.fixed_spec, design.fixed_levels or {},
+                   design.fixed_spec, design.fixed_levels or {}, design.fixed_values or {},
                    list(design.beta_columns), design.X,
                    design.offset if design.offset is not None else np.zeros(len(design.X)),
                    terms)

@@ -245,8 +245,104 @@ class CLMMResult:
             return profile(self, level, params)
         raise ValueError(f"method must be 'wald' or 'profile', not {method!r}")
 
+    def tidy(self, level: float = 0.95) -> pd.DataFrame:
+        """One row per estimate: term, kind (threshold / fixed / random), estimate, std_error,
+        statistic, p_value, conf_low, conf_high (Wald; random rows give standard deviations
+        and correlations, without standard errors).
+
+        Examples
+        --------
+        >>> import interlace
+        >>> fit = interlace.clmm("rating ~ temp + contact + (1|judge)", interlace.load_wine())
+        >>> list(fit.tidy()["kind"])
+        ['threshold', 'threshold', 'threshold', 'threshold', 'fixed', 'fixed', 'random']
+        """
+        ci = wald(self, level)
+        est, se = self.params, self.bse
+        z = est / se
+        n_tau = len(self.threshold_params)
+        rows = pd.DataFrame({
+            "term": est.index, "kind": ["threshold"] * n_tau + ["fixed"] * len(self.fe_params),
+            "estimate": est.to_numpy(), "std_error": se.to_numpy(), "statistic": z.to_numpy(),
+            "p_value": 2 * stats.norm.sf(np.abs(z.to_numpy())),
+            "conf_low": ci["lower"].to_numpy(), "conf_high": ci["upper"].to_numpy(),
+        })
+        random = []
+        for g, vc in self.variance_components.items():
+            cov = np.atleast_2d(np.asarray(vc, dtype=float))
+            sd = np.sqrt(np.diag(cov))
+            names = self.term_names[g]
+            for j, nm in enumerate(names):
+                random.append({"term": f"sd({nm}|{g})", "kind": "random", "estimate": sd[j]})
+            for j in range(len(names)):
+                for k in range(j):
+                    random.append({"term": f"cor({names[k]},{names[j]}|{g})", "kind": "random",
+                                   "estimate": cov[j, k] / (sd[j] * sd[k])})
+        return pd.concat([rows, pd.DataFrame(random)], ignore_index=True)
+
+    def to_dict(self) -> dict:
+        """All estimates, standard errors, variance components and fit statistics, as plain
+        Python types (for JSON)."""
+        def vc_out(vc):
+            return float(vc) if np.ndim(vc) == 0 else np.asarray(vc, dtype=float).tolist()
+
+        return {
+            "formula": self.formula, "link": self.link, "threshold": self.threshold,
+            "nAGQ": self.n_agq, "nobs": self.nobs, "logLik": self.llf, "AIC": self.aic,
+            "BIC": self.bic, "converged": self.converged, "messages": list(self.messages),
+            "max_grad": self.max_grad, "cond_H": self.cond_hessian,
+            "thresholds": dict(self.thresholds), "threshold_bse": dict(self.threshold_bse),
+            "threshold_params": dict(self.threshold_params),
+            "threshold_params_bse": dict(self.threshold_params_bse),
+            "fixed_effects": self.fe_params.to_dict(), "fixed_effects_bse": self.fe_bse.to_dict(),
+            "variance_components": {g: vc_out(v) for g, v in self.variance_components.items()},
+            "theta": self.theta.tolist(), "ngroups": dict(self.ngroups),
+            "random_effects": {g: {"levels": list(df.index), "terms": list(df.columns),
+                                   "modes": df.to_numpy().tolist()}
+                               for g, df in self.random_effects.items()},
+            "vcov": {"names": list(self.vcov.index), "values": self.vcov.to_numpy().tolist()},
+        }
+
+    def plot_ranef(self, factor: str | None = None, level: float = 0.95, ax=None):
+        """Caterpillar plot of one grouping factor's conditional modes (needs matplotlib).
+
+        Examples
+        --------
+        >>> import interlace, matplotlib
+        >>> matplotlib.use("Agg")
+        >>> fit = interlace.clmm("rating ~ temp + contact + (1|judge)", interlace.load_wine())
+        >>> fig = fit.plot_ranef("judge")
+        """
+        from .plots import plot_ranef
+
+        return plot_ranef(self, factor, level, ax)
+
+    def plot_effects(self, variable: str, re_form: str = "population", ax=None):
+        """Predicted category probabilities across ``variable`` (needs matplotlib).
+
+        Examples
+        --------
+        >>> import interlace, matplotlib
+        >>> matplotlib.use("Agg")
+        >>> fit = interlace.clmm("rating ~ temp + contact + (1|judge)", interlace.load_wine())
+        >>> fig = fit.plot_effects("temp", re_form="marginal")
+        """
+        from .plots import plot_effects
+
+        return plot_effects(self, variable, re_form, ax)
+
     def compare(self, *others) -> pd.DataFrame:
-        """Likelihood-ratio test against nested fits: ``interlace.anova(self, *others)``."""
+        """Likelihood-ratio test against nested fits: ``interlace.anova(self, *others)``.
+
+        Examples
+        --------
+        >>> import interlace
+        >>> wine = interlace.load_wine()
+        >>> small = interlace.clmm("rating ~ temp + (1|judge)", wine)
+        >>> big = interlace.clmm("rating ~ temp + contact + (1|judge)", wine)
+        >>> round(float(small.compare(big)["LR.stat"].iloc[1]), 2)
+        14.35
+        """
         return anova(self, *others)
 
     def summary(self) -> Summary:

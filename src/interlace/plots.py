@@ -1,0 +1,96 @@
+"""Pictures of a fit (matplotlib, the optional extra ``interlace[plot]``).
+
+- `plot_ranef`: caterpillar plot of the conditional modes with intervals from the
+  conditional variances, per grouping factor and term;
+- `plot_effects`: predicted category probabilities across one fixed-effect variable, the
+  others held at their mean (numeric) or first level (categorical).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use(matplotlib.get_backend() or "Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # pragma: no cover - exercised only without the extra
+        raise ImportError("plots need matplotlib: pip install 'interlace[plot]'") from None
+    return plt
+
+
+def plot_ranef(result, factor: str | None = None, level: float = 0.95, ax=None):
+    """Conditional modes of one grouping factor's random effects, sorted, with intervals
+    mode +- z * sqrt(conditional variance). Returns the figure."""
+    plt = _pyplot()
+    factor = factor or next(iter(result.random_effects))
+    if factor not in result.random_effects:
+        raise ValueError(f"no grouping factor {factor!r}; choose from {list(result.random_effects)}")
+    modes = result.random_effects[factor]
+    cond_sd = np.sqrt(result.cond_var[factor])
+    z = stats.norm.ppf(0.5 + level / 2)
+    columns = list(modes.columns)
+    if ax is None:
+        fig, axes = plt.subplots(1, len(columns), figsize=(4 * len(columns), 0.15 * len(modes) + 2),
+                                 squeeze=False)
+        axes = axes[0]
+    else:
+        fig, axes = ax.figure, [ax]
+    for axis, col in zip(axes, columns):
+        order = np.argsort(modes[col].to_numpy())
+        y = np.arange(len(order))
+        axis.errorbar(modes[col].to_numpy()[order], y, xerr=z * cond_sd[col].to_numpy()[order],
+                      fmt="o", markersize=3, linewidth=1)
+        axis.axvline(0.0, color="grey", linewidth=0.8)
+        axis.set_yticks(y)
+        axis.set_yticklabels(np.asarray(modes.index)[order], fontsize=7)
+        axis.set_xlabel(f"{col}  (conditional mode, {level:.0%} interval)")
+        axis.set_title(factor)
+    fig.tight_layout()
+    return fig
+
+
+def plot_effects(result, variable: str, re_form: str = "population", ax=None, n_points: int = 60):
+    """Predicted probability of each response category across ``variable``; the other
+    fixed-effect variables at their mean or first level. Returns the figure."""
+    plt = _pyplot()
+    model = result.model
+    known = list(model.fixed_values) + list(model.fixed_levels)
+    if variable not in known:
+        raise ValueError(f"{variable!r} is not a fixed-effect variable of this model; "
+                         f"choose from {known}")
+    base = {col: values[0] for col, values in model.fixed_values.items()}
+    base.update({col: levels[0] for col, levels in model.fixed_levels.items()})
+    numeric = variable in model.fixed_values
+    if numeric:
+        _, lo, hi = model.fixed_values[variable]
+        grid = np.linspace(lo, hi, n_points)
+    else:
+        grid = list(model.fixed_levels[variable])
+    newdata = pd.DataFrame({col: [value] * len(grid) for col, value in base.items()})
+    newdata[variable] = grid
+    for term in model.terms:  # random terms: covariates at the same values, a new level
+        for col in term.factors:
+            newdata[col] = "(new)"
+    prob = result.predict(newdata, re_form=re_form)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 4))
+    else:
+        fig = ax.figure
+    xs = grid if numeric else np.arange(len(grid))
+    for level in prob.columns:
+        ax.plot(xs, prob[level].to_numpy(), marker=None if numeric else "o", label=str(level))
+    if not numeric:
+        ax.set_xticks(xs)
+        ax.set_xticklabels([str(g) for g in grid])
+    ax.set_xlabel(variable)
+    ax.set_ylabel(f"P(category) ({re_form})")
+    ax.set_ylim(0, 1)
+    ax.legend(title="category", fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,61 @@
+"""Pictures: rendered on the Agg backend, checked by their content."""
+
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+import pytest
+
+from conftest import fitted
+
+matplotlib.use("Agg")
+
+WINE = "rating ~ temp + contact + (1|judge)"
+
+
+def test_caterpillar_plot_shows_every_level_sorted_with_intervals():
+    fit = fitted(WINE, "wine")
+    fig = fit.plot_ranef("judge")
+    ax = fig.axes[0]
+    points = ax.lines[0].get_xdata()
+    assert len(points) == 9
+    assert np.all(np.diff(points) >= 0)  # sorted
+    np.testing.assert_allclose(np.sort(points), np.sort(fit.random_effects["judge"].iloc[:, 0]))
+    assert ax.get_title() == "judge"
+    assert len(ax.collections) >= 1  # the error bars
+    fig.savefig(_tmp_png())
+
+
+def test_random_slopes_get_a_panel_per_term():
+    fit = fitted("SURENESS ~ PROD + (1 + PROD|RESP)", "soup")
+    fig = fit.plot_ranef()
+    assert len(fig.axes) == 2
+    assert len(fig.axes[1].lines[0].get_xdata()) == 185
+
+
+@pytest.mark.parametrize("re_form", ["population", "marginal"])
+def test_effects_plot_has_a_line_per_category(re_form):
+    fit = fitted(WINE, "wine")
+    fig = fit.plot_effects("contact", re_form=re_form)
+    ax = fig.axes[0]
+    assert len(ax.lines) == 5
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["no", "yes"]
+    heights = np.array([line.get_ydata() for line in ax.lines])
+    np.testing.assert_allclose(heights.sum(axis=0), 1.0, atol=1e-10)
+    with pytest.raises(ValueError, match="not a fixed-effect variable"):
+        fit.plot_effects("judge")
+
+
+def test_effects_of_a_numeric_variable_are_a_curve():
+    import interlace
+    from simdata import simulate
+
+    fit = interlace.clmm("y ~ x + (1|g)", simulate(seed=11))
+    ax = fit.plot_effects("x").axes[0]
+    assert len(ax.lines) == 5 and len(ax.lines[0].get_xdata()) == 60
+
+
+def _tmp_png():
+    import tempfile
+
+    return tempfile.NamedTemporaryFile(suffix=".png", delete=False).name
