@@ -47,6 +47,11 @@ def assert_matches_r(fit, ref: dict, loglik_tol: float = 1e-4):
 
     assert fit.converged
     assert fit.llf >= ref["logLik"] - loglik_tol
+    # AIC and BIC follow from the log-likelihood, the parameter count and nobs, as in R
+    assert fit.aic == pytest.approx(-2 * fit.llf + 2 * (ref["AIC"] + 2 * ref["logLik"]) / 2)
+    assert fit.aic <= ref["AIC"] + 2 * loglik_tol
+    assert fit.bic <= ref["BIC"] + 2 * loglik_tol
+    assert fit.bic - fit.aic == pytest.approx(ref["BIC"] - ref["AIC"], abs=1e-8)
     coefs = ref["coefficients"]
     assert list(fit.params.index) == list(coefs)
     theirs = np.array(list(coefs.values()))

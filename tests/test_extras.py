@@ -72,3 +72,13 @@ def test_offset_matches_r():
     ref = extras()["offset"]
     fit = interlace.clmm("rating ~ temp + contact + offset(off) + (1|judge)", wine_with_extras())
     assert_matches_r(fit, ref)
+
+
+def test_offset_is_used_in_prediction():
+    df = wine_with_extras()
+    fit = interlace.clmm("rating ~ temp + contact + offset(off) + (1|judge)", df)
+    b = fit.random_effects["judge"]["(Intercept)"].reindex(df["judge"].astype(str)).to_numpy()
+    x = np.column_stack([(df["temp"] == "warm"), (df["contact"] == "yes")]).astype(float)
+    expected = x @ fit.fe_params.to_numpy() + df["off"].to_numpy() + b
+    np.testing.assert_allclose(fit.predict(type="linear.predictor"), expected, atol=1e-12)
+    np.testing.assert_allclose(fit.predict(df, type="linear.predictor"), expected, atol=1e-12)

@@ -158,3 +158,22 @@ def test_to_dict_is_json_and_pickles_predict():
     restored = pickle.loads(pickle.dumps(fit))
     pd.testing.assert_frame_equal(restored.predict(), fit.predict())
     assert str(restored.summary()) == str(fit.summary())
+
+
+def test_pandas_nullable_dtypes_and_polars_categorical():
+    wine = dataset("wine")
+    nullable = wine.assign(
+        rating=wine["rating"].astype(int).astype("Int64"),
+        temp=wine["temp"].astype(str).astype("string"),
+        contact=(wine["contact"] == "yes").astype("boolean"),
+        judge=wine["judge"].astype(str).astype("string"),
+    )
+    fit = interlace.clmm("rating ~ temp + contact + (1|judge)", nullable)
+    reference = fitted(WINE, "wine")
+    assert fit.llf == pytest.approx(reference.llf, abs=1e-8)
+    np.testing.assert_allclose(fit.fe_params.values, reference.fe_params.values, atol=1e-6)
+    pl = pytest.importorskip("polars")
+    table = pl.from_pandas(wine)  # rating becomes an (unordered) polars Categorical
+    with pytest.warns(UserWarning, match=r"sorted order \['1', '2', '3', '4', '5'\]"):
+        from_polars = interlace.clmm(WINE, table)
+    assert from_polars.llf == pytest.approx(reference.llf, abs=1e-8)

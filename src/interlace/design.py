@@ -398,6 +398,27 @@ def _model_matrix(rhs: str, df: pd.DataFrame, what: str):
         raise ValueError(f"cannot build the {what} from {rhs!r}: {exc}") from exc
 
 
+def _plain_dtypes(df: pd.DataFrame, response: str) -> pd.DataFrame:
+    """pandas' nullable dtypes (after the NA rows are gone) as the plain ones formulaic knows:
+    Int64/Float64 as numbers, boolean as bool, strings as a Categorical of sorted levels."""
+    out = {}
+    for col in df.columns:
+        s = df[col]
+        dtype = s.dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            out[col] = s
+        elif isinstance(dtype, pd.BooleanDtype):
+            out[col] = s.astype(bool)
+        elif pd.api.types.is_extension_array_dtype(dtype) and pd.api.types.is_numeric_dtype(dtype):
+            out[col] = s.astype("int64" if pd.api.types.is_integer_dtype(dtype) else "float64")
+        elif col != response and (pd.api.types.is_string_dtype(dtype) or dtype == object):
+            out[col] = pd.Categorical(s.astype(str), categories=_sorted_levels(
+                s.astype(str).to_numpy(dtype=object)))
+        else:
+            out[col] = s
+    return pd.DataFrame(out)
+
+
 def _weights(weights, frame: pd.DataFrame) -> np.ndarray:
     """Case weights from a column name or an array; non-negative and finite, one per row."""
     if isinstance(weights, str):
@@ -464,7 +485,7 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
             w = w[~incomplete]
     if len(df) == 0:
         raise ValueError("no complete rows to fit")
-    df = df.reset_index(drop=True)
+    df = _plain_dtypes(df.reset_index(drop=True), parsed.response)
 
     response = code_response(df[parsed.response], parsed.response)
     ths = make_thresholds(threshold, response.levels)
