@@ -25,6 +25,7 @@ from .formula import parse_formula
 from .intervals import interval_terms
 from .laplace import LaplaceObjective
 from .links import Link, get_link
+from .memory import reuse_large_blocks
 from .quadrature import QuadratureObjective
 from .result import CLMMResult, ConvergenceWarning
 
@@ -331,7 +332,7 @@ def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
     # Threaded BLAS only pays on a large dense Schur complement; on small matrices the
     # threads cost more than they save (measured: 200 x 200 Cholesky 4x slower on 2 threads).
     blas_threads = None if objective.pattern.q2 >= DENSE_THREADS_FROM else 1
-    with _blas_controller().limit(limits=blas_threads, user_api="blas"):
+    with _blas_controller().limit(limits=blas_threads, user_api="blas"), reuse_large_blocks():
         phi, opt_ok, message, n_iter = _optimise(objective, phi0, lower, optimizer, verbose)
         phi, param, _, grad_r, hess_r = _newton_polish(objective, phi, lower)
         if not np.max(np.abs(grad_r), initial=0.0) < GRAD_TOL:

@@ -1,0 +1,49 @@
+"""Allocator tuning for the duration of a fit (glibc only; a no-op elsewhere).
+
+Each evaluation of the objective makes a few dozen temporary arrays of n doubles. From 128 KiB
+up, glibc serves them from fresh mmap'd pages, which the kernel zero-fills and page-faults in
+on first touch, every time: for n = 100,000 that doubled the cost of the link computations
+(measured 3.6 ms -> 1.7 ms per call, and a fit 2.0 s -> 1.4 s). While a fit runs, raising
+the mmap and trim thresholds keeps those blocks in the heap for reuse; afterwards glibc's
+default thresholds are restored.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import sys
+from contextlib import contextmanager
+
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_DEFAULT = 128 * 1024  # glibc's initial thresholds
+_DURING_FIT = 256 * 1024 * 1024
+
+
+def _libc():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "mallopt") else None
+    except OSError:
+        return None
+
+
+_LIBC = _libc()
+
+
+@contextmanager
+def reuse_large_blocks():
+    """Keep freed large blocks in the heap while the block runs."""
+    if _LIBC is None:
+        yield
+        return
+    _LIBC.mallopt(_M_MMAP_THRESHOLD, _DURING_FIT)
+    _LIBC.mallopt(_M_TRIM_THRESHOLD, _DURING_FIT)
+    try:
+        yield
+    finally:
+        _LIBC.mallopt(_M_MMAP_THRESHOLD, _DEFAULT)
+        _LIBC.mallopt(_M_TRIM_THRESHOLD, _DEFAULT)
