@@ -61,3 +61,9 @@ def test_crossed_slope_and_intercept():
     # a vector-valued term eliminated first and a scalar term in the Schur complement
     check_gradient("SURENESS ~ PROD + (1 + PROD|RESP) + (1|PRODID)", "soup", "logit",
                    lambda d: start(d, [0.6, 0.8, -0.3, 0.5]))
+
+
+def test_vector_term_in_the_schur_complement():
+    # a scalar term eliminated first, a correlated vector term in the dense remainder
+    check_gradient("SURENESS ~ PROD + (1|RESP) + (1 + PROD|SOUPTYPE)", "soup", "logit",
+                   lambda d: start(d, [0.7, 0.5, 0.4, 0.2]))
