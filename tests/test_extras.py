@@ -62,7 +62,8 @@ def test_integer_weights_equal_repeated_rows():
     np.testing.assert_allclose(weighted.params.values, doubled.params.values, atol=1e-6)
 
 
-@pytest.mark.parametrize("bad", [[-1.0] + [1.0] * 71, [np.nan] + [1.0] * 71, [1.0] * 70])
+@pytest.mark.parametrize("bad", [[-1.0] + [1.0] * 71, [np.nan] + [1.0] * 71, [1.0] * 70,
+                                 [0.0] * 72])
 def test_bad_weights_are_refused(bad):
     with pytest.raises(ValueError, match="weights"):
         interlace.clmm(WINE, dataset("wine"), weights=bad)

@@ -435,6 +435,8 @@ def _weights(weights, frame: pd.DataFrame) -> np.ndarray:
     if bad.any():
         raise ValueError(f"{what} must be finite and non-negative; row(s) "
                          f"{np.flatnonzero(bad)[:5].tolist()} are not")
+    if not w.sum() > 0:
+        raise ValueError(f"{what} are all zero: there is nothing to fit")
     return w
 
 
