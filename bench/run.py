@@ -108,7 +108,8 @@ def table(rows: list[dict]) -> str:
         elif "error" in theirs:
             cells += [theirs["error"], "", "", ""]
         else:
-            cells += [fmt_time(theirs["seconds"]), f"{theirs['seconds'] / ours['seconds']:.0f}x",
+            ratio = theirs["seconds"] / ours["seconds"]
+            cells += [fmt_time(theirs["seconds"]), f"{ratio:.1f}x" if ratio < 10 else f"{ratio:.0f}x",
                       f"{ours['logLik'] - theirs['logLik']:+.1e}", f"{theirs['max_grad']:.1e}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

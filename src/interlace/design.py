@@ -361,7 +361,8 @@ def categorical_levels(df: pd.DataFrame, columns) -> dict[str, list]:
         if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
             values = series.cat.categories if isinstance(series.dtype, pd.CategoricalDtype) \
                 else pd.unique(series)
-            out[col] = [v for v in values if v in set(series.dropna().unique())]
+            present = set(series.dropna().unique().tolist())
+            out[col] = [v for v in values if v in present]
     return out
 
 
@@ -401,22 +402,22 @@ def _model_matrix(rhs: str, df: pd.DataFrame, what: str):
 def _plain_dtypes(df: pd.DataFrame, response: str) -> pd.DataFrame:
     """pandas' nullable dtypes (after the NA rows are gone) as the plain ones formulaic knows:
     Int64/Float64 as numbers, boolean as bool, strings as a Categorical of sorted levels."""
-    out = {}
+    converted = {}
     for col in df.columns:
         s = df[col]
         dtype = s.dtype
-        if isinstance(dtype, pd.CategoricalDtype):
-            out[col] = s
-        elif isinstance(dtype, pd.BooleanDtype):
-            out[col] = s.astype(bool)
+        if isinstance(dtype, pd.CategoricalDtype) or (
+                isinstance(dtype, np.dtype) and dtype.kind in "iufb"):
+            continue
+        if isinstance(dtype, pd.BooleanDtype):
+            converted[col] = s.astype(bool)
         elif pd.api.types.is_extension_array_dtype(dtype) and pd.api.types.is_numeric_dtype(dtype):
-            out[col] = s.astype("int64" if pd.api.types.is_integer_dtype(dtype) else "float64")
+            converted[col] = s.astype("int64" if pd.api.types.is_integer_dtype(dtype) else "float64")
         elif col != response and (pd.api.types.is_string_dtype(dtype) or dtype == object):
-            out[col] = pd.Categorical(s.astype(str), categories=_sorted_levels(
-                s.astype(str).to_numpy(dtype=object)))
-        else:
-            out[col] = s
-    return pd.DataFrame(out)
+            text = s.astype(str)
+            converted[col] = pd.Categorical(
+                text, categories=_sorted_levels(text.to_numpy(dtype=object)))
+    return df.assign(**converted) if converted else df
 
 
 def _weights(weights, frame: pd.DataFrame) -> np.ndarray:
