@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 
 ROOT = Path(__file__).parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-MODULES = ["interlace.fit", "interlace.result", "interlace.datasets"]
+MODULES = ["interlace.fit", "interlace.result", "interlace.datasets", "interlace.inference"]
 
 
 def python_blocks(path: Path) -> list[str]:

@@ -101,7 +101,29 @@ def _find_bound(drop, centre, direction, scale, lower_bound):
 
 
 def anova(*results) -> pd.DataFrame:
-    """Likelihood-ratio tests between nested fits, as R's anova.clmm prints them."""
+    """Likelihood-ratio tests between nested fits, as R's anova.clmm prints them.
+
+    Parameters
+    ----------
+    *results : CLMMResult
+        Two or more fits to the same observations; they are ordered by their number of
+        parameters, and each is tested against the one before.
+
+    Returns
+    -------
+    pandas.DataFrame
+        formula, link, threshold, no.par, AIC, logLik, LR.stat, df, Pr(>Chisq).
+
+    Examples
+    --------
+    >>> import interlace
+    >>> wine = interlace.load_wine()
+    >>> m0 = interlace.clmm("rating ~ temp + (1|judge)", wine)
+    >>> m1 = interlace.clmm("rating ~ temp + contact + (1|judge)", wine)
+    >>> table = interlace.anova(m0, m1)
+    >>> int(table["df"].iloc[1]), round(float(table["Pr(>Chisq)"].iloc[1]), 5)
+    (1, 0.00015)
+    """
     if len(results) < 2:
         raise ValueError("anova needs at least two fits to compare")
     keys = {r.data_key for r in results}

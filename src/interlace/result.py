@@ -282,7 +282,15 @@ class CLMMResult:
 
     def to_dict(self) -> dict:
         """All estimates, standard errors, variance components and fit statistics, as plain
-        Python types (for JSON)."""
+        Python types (for JSON).
+
+        Examples
+        --------
+        >>> import json, interlace
+        >>> fit = interlace.clmm("rating ~ temp + contact + (1|judge)", interlace.load_wine())
+        >>> round(json.loads(json.dumps(fit.to_dict()))["variance_components"]["judge"], 3)
+        1.279
+        """
         def vc_out(vc):
             return float(vc) if np.ndim(vc) == 0 else np.asarray(vc, dtype=float).tolist()
 
@@ -346,7 +354,19 @@ class CLMMResult:
         return anova(self, *others)
 
     def summary(self) -> Summary:
-        """A summary that prints like R's ``summary.clmm``."""
+        """A summary that prints like R's ``summary.clmm``; its ``coefficients`` attribute
+        holds the table (Estimate, Std. Error, z value, Pr(>|z|)) as a DataFrame.
+
+        Examples
+        --------
+        >>> import interlace
+        >>> fit = interlace.clmm("rating ~ temp + contact + (1|judge)", interlace.load_wine())
+        >>> print(fit.summary())  # doctest: +ELLIPSIS
+        Cumulative Link Mixed Model fitted with the Laplace approximation
+        ...
+        tempwarm     3.0630     0.5954   5.145 2.68e-07 ***
+        ...
+        """
         return Summary(self)
 
     def __repr__(self) -> str:
