@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from .design import ClmmDesign
 from .factor import HessianFactor, HessianPattern, NotPositiveDefinite
@@ -79,8 +80,11 @@ class LaplaceObjective:
         return np.einsum("is,is->i", values, x[self.random.cols])
 
     def _at_times_matrix(self, values: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """A' Y for Y with one row per observation, a column at a time."""
-        return np.column_stack([self._at_times(values, col) for col in y.T])
+        """A' Y for Y with one row per observation (one pass through a sparse A')."""
+        n, m = values.shape
+        a = sp.csr_matrix((values.ravel(), self.random.cols.ravel(), np.arange(0, n * m + 1, m)),
+                          shape=(n, self.random.q))
+        return np.asarray(a.T @ y)
 
     def _at_times(self, values: np.ndarray, y: np.ndarray) -> np.ndarray:
         """A' y, for y with one value per observation."""
@@ -220,8 +224,9 @@ class LaplaceObjective:
         grad_theta = np.empty(n_theta)
         # columns of d^2 h / du dphi, for the tangent du_hat/dphi that warm-starts the next solve
         cross = np.empty((self.random.q, self.n_psi + n_theta))
-        cross[:, : self.n_psi] = self._at_times_matrix(
-            values, w[:, None] * (c1[:, None] * design.B1 + c2[:, None] * design.B2))
+        weighted = design.B1 * (w * c1)[:, None]
+        weighted += design.B2 * (w * c2)[:, None]
+        cross[:, : self.n_psi] = self._at_times_matrix(values, weighted)
         for k, (entry, cov_col, term) in enumerate(self._theta_derivs):
             x = self.random.terms[term].covariates[:, cov_col]
             du = x * u[cols[:, entry]]  # d r_i / d theta_k at fixed u
