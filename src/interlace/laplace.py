@@ -80,8 +80,11 @@ class LaplaceObjective:
         return np.einsum("is,is->i", values, x[self.random.cols])
 
     def _at_times_matrix(self, values: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """A' Y for Y with one row per observation (one pass through a sparse A')."""
+        """A' Y for Y with one row per observation: a column at a time on small data (a sparse
+        matrix costs more to build than it saves), one pass through a sparse A' on large."""
         n, m = values.shape
+        if n < 20_000:
+            return np.column_stack([self._at_times(values, col) for col in y.T])
         a = sp.csr_matrix((values.ravel(), self.random.cols.ravel(), np.arange(0, n * m + 1, m)),
                           shape=(n, self.random.q))
         return np.asarray(a.T @ y)
