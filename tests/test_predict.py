@@ -133,3 +133,14 @@ def test_bad_arguments():
         words = interlace.clmm("word ~ temp + (1|judge)", wine)
     with pytest.raises(ValueError, match="numeric response levels"):
         words.predict(type="mean")
+
+
+def test_row_blocks_do_not_change_predictions(monkeypatch):
+    from interlace import prediction
+
+    fit = fitted(WINE, "wine")
+    whole = fit.predict(re_form="marginal", se_fit=True)
+    monkeypatch.setattr(prediction, "_BLOCK_ENTRIES", 5 * 40 * 7)  # 7 rows per block
+    blocked = fit.predict(re_form="marginal", se_fit=True)
+    pd.testing.assert_frame_equal(whole[0], blocked[0])
+    pd.testing.assert_frame_equal(whole[1], blocked[1])

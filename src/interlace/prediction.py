@@ -29,6 +29,7 @@ from .links import get_link
 TYPES = ("prob", "cum.prob", "linear.predictor", "class", "mean")
 RE_FORMS = ("conditional", "population", "marginal")
 _MARGINAL_NODES = 40
+_BLOCK_ENTRIES = 2_000_000  # rows x categories x nodes held at once
 
 
 @dataclass
@@ -167,26 +168,38 @@ def predict(result, newdata=None, type: str = "prob", re_form: str = "conditiona
         return fit, pd.Series(se, index=index, name="se")
 
     link = get_link(model.link)
-    cuts = np.concatenate([[-np.inf], alpha, [np.inf]])
-    upper = cuts[1:][None, :, None] - eta[:, None, None] - shift[:, None, :]  # (n, K, nodes)
-    lower = cuts[:-1][None, :, None] - eta[:, None, None] - shift[:, None, :]
-    prob = np.exp(log_interval_prob(link, upper, lower)) @ weights  # (n, K)
-    if type in ("prob", "class", "mean"):
-        out = prob
-    else:
-        out = link.cdf(upper[:, :-1, :]) @ weights
-
+    if type == "class" and se_fit:
+        raise ValueError("se_fit is not available for type='class'")
+    vcov = _vcov_psi(result) if se_fit else None
+    # rows a block at a time: the work is (rows, K, quadrature nodes)
+    block = max(1, _BLOCK_ENTRIES // (len(levels) * shift.shape[1]))
+    parts = [_probabilities(link, model.jacobian, alpha, eta[i:i + block], shift[i:i + block],
+                            weights, X[i:i + block], type, vcov,
+                            scores if type == "mean" else None)
+             for i in range(0, n, block)]
+    out = np.concatenate([p[0] for p in parts]) if parts else np.empty((0, len(levels)))
     fit = _shape(out, type, levels, index, scores if type == "mean" else None)
     if not se_fit:
         return fit
-    if type == "class":
-        raise ValueError("se_fit is not available for type='class'")
-    # delta method: d/dpsi of each output, psi = (tau, beta)
-    dens_upper = link.pdf(upper)  # f(alpha_k - eta - shift), 0 at infinite cuts
-    dens_lower = link.pdf(lower)
-    jac = np.vstack([np.zeros((1, len(tau))), model.jacobian, np.zeros((1, len(tau)))])
-    fu = dens_upper @ weights  # (n, K)
-    fl = dens_lower @ weights
+    se = np.concatenate([p[1] for p in parts])
+    return fit, _shape(se, type, levels, index, None, is_se=True)
+
+
+def _probabilities(link, jacobian, alpha, eta, shift, weights, X, type, vcov, scores):
+    """Probabilities (or cumulative ones) for some rows, and their delta-method SEs."""
+    cuts = np.concatenate([[-np.inf], alpha, [np.inf]])
+    upper = cuts[1:][None, :, None] - eta[:, None, None] - shift[:, None, :]  # (n, K, nodes)
+    lower = cuts[:-1][None, :, None] - eta[:, None, None] - shift[:, None, :]
+    if type == "cum.prob":
+        out = link.cdf(upper[:, :-1, :]) @ weights
+    else:
+        out = np.exp(log_interval_prob(link, upper, lower)) @ weights  # (n, K)
+    if vcov is None:
+        return out, None
+    n_tau = jacobian.shape[1]
+    jac = np.vstack([np.zeros((1, n_tau)), jacobian, np.zeros((1, n_tau))])
+    fu = link.pdf(upper) @ weights  # f(alpha_k - eta - shift), 0 at the infinite cuts
+    fl = link.pdf(lower) @ weights
     if type == "cum.prob":
         g_tau = fu[:, :-1, None] * jac[None, 1:-1, :]
         g_beta = -fu[:, :-1, None] * X[:, None, :]
@@ -197,9 +210,7 @@ def predict(result, newdata=None, type: str = "prob", re_form: str = "conditiona
             g_tau = np.einsum("k,nkp->np", scores, g_tau)[:, None, :]
             g_beta = np.einsum("k,nkp->np", scores, g_beta)[:, None, :]
     grad = np.concatenate([g_tau, g_beta], axis=2)
-    v = _vcov_psi(result)
-    se = np.sqrt(np.einsum("nkp,pq,nkq->nk", grad, v, grad))
-    return fit, _shape(se, type, levels, index, None, is_se=True)
+    return out, np.sqrt(np.einsum("nkp,pq,nkq->nk", grad, vcov, grad))
 
 
 def _vcov_psi(result) -> np.ndarray:
