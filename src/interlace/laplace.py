@@ -68,7 +68,6 @@ class LaplaceObjective:
         self._tangent = None
         self.n_inner = 0
         self.n_halvings = 0
-        self.inner_failures = 0
         self._theta_derivs = design.random.theta_derivatives()
 
     # -- pieces ----------------------------------------------------------------------------
@@ -175,25 +174,19 @@ class LaplaceObjective:
 
     # -- objective -----------------------------------------------------------------------------
     def value(self, phi: np.ndarray) -> float:
+        """L(phi); +inf where the conditional modes cannot be found (the optimiser backs off)."""
         self.n_evaluations += 1
         try:
-            modes = self.conditional_modes(phi)
+            return self.conditional_modes(phi).value
         except (InnerSolveError, NotPositiveDefinite):
-            self.inner_failures += 1
             return np.inf
-        if not modes.converged:
-            self.inner_failures += 1
-        return modes.value
 
     def value_and_grad(self, phi: np.ndarray) -> tuple[float, np.ndarray]:
         self.n_evaluations += 1
         try:
             modes = self.conditional_modes(phi)
         except (InnerSolveError, NotPositiveDefinite):
-            self.inner_failures += 1
             return np.inf, np.full(len(phi), np.nan)
-        if not modes.converged:
-            self.inner_failures += 1
         return modes.value, self.gradient(modes)
 
     def gradient(self, modes: ConditionalModes) -> np.ndarray:
