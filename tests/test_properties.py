@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import interlace
 from simdata import simulate
 
-SETTINGS = settings(max_examples=8, deadline=None,
+SETTINGS = settings(max_examples=8, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
 
 data_sets = st.builds(
