@@ -51,16 +51,14 @@ def _column_scales(design: ClmmDesign) -> np.ndarray:
 UNIDENTIFIED_SE = 100.0  # standard error, in latent units per SD of x, that means no information
 
 
-def _unidentified(design: ClmmDesign, phi: np.ndarray, vcov: np.ndarray) -> list[str]:
+def _unidentified(design: ClmmDesign, vcov: np.ndarray) -> list[str]:
     """Threshold parameters and coefficients the data do not pin down (separation).
 
     Coefficients are judged per standard deviation of their column, so a covariate's scale
     does not matter; thresholds on the latent scale.
     """
-    n_tau = design.thresholds.jacobian.shape[1]
     se = np.sqrt(np.abs(np.diag(vcov)[: design.n_psi]))
-    scale = np.concatenate([np.ones(n_tau), design.X.std(axis=0)])
-    bad = (se * scale > UNIDENTIFIED_SE) & (scale > 0)
+    bad = se * _column_scales(design) > UNIDENTIFIED_SE
     return [name for name, b in zip(design.psi_names, bad) if b]
 
 
@@ -363,7 +361,7 @@ def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
     except np.linalg.LinAlgError:
         problems.append("the Hessian is not positive definite, so standard errors are unavailable")
     if vcov_r is not None:
-        unidentified = _unidentified(design, phi, vcov_r)
+        unidentified = _unidentified(design, vcov_r)
         if unidentified:
             problems.append(
                 f"parameter(s) {unidentified} are not identified (standard errors above "

@@ -35,8 +35,6 @@ class ConditionalModes:
     phi: np.ndarray
     u: np.ndarray
     values: np.ndarray  # entries of A
-    e1: np.ndarray
-    e2: np.ndarray
     terms: IntervalTerms
     d: np.ndarray
     factor: HessianFactor
@@ -167,9 +165,8 @@ class LaplaceObjective:
             factor = HessianFactor(self.pattern, values, w * d)  # may raise NotPositiveDefinite
             grad = self._at_times(values, w * dp) + u
             converged = bool(np.max(np.abs(factor.solve(grad)), initial=0.0) < 1e-6)
-        r = self._a_times(values, u)
         self.u = u
-        return ConditionalModes(phi.copy(), u, values, eta1 - r, eta2 - r, terms, d, factor,
+        return ConditionalModes(phi.copy(), u, values, terms, d, factor,
                                 h + 0.5 * factor.logdet, converged)
 
     # -- objective -----------------------------------------------------------------------------

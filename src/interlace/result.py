@@ -16,7 +16,7 @@ from scipy import stats
 
 from .inference import anova, profile, wald
 from .prediction import PredictionModel, predict
-from .rformat import coef_table, format_real, left_table
+from .rformat import coef_table, format_real, format_sci, left_table
 
 
 class ConvergenceWarning(UserWarning):
@@ -258,13 +258,12 @@ class CLMMResult:
         ['threshold', 'threshold', 'threshold', 'threshold', 'fixed', 'fixed', 'random']
         """
         ci = wald(self, level)
-        est, se = self.params, self.bse
-        z = est / se
+        est, se, z, p = _z_table(self)
         n_tau = len(self.threshold_params)
         rows = pd.DataFrame({
             "term": est.index, "kind": ["threshold"] * n_tau + ["fixed"] * len(self.fe_params),
             "estimate": est.to_numpy(), "std_error": se.to_numpy(), "statistic": z.to_numpy(),
-            "p_value": 2 * stats.norm.sf(np.abs(z.to_numpy())),
+            "p_value": np.asarray(p),
             "conf_low": ci["lower"].to_numpy(), "conf_high": ci["upper"].to_numpy(),
         })
         random = []
@@ -445,10 +444,9 @@ class Summary:
 
     def info_line(self) -> str:
         r = self.result
-        fmt_e = lambda x, d: _r_sci(x, d)
         header = ["link", "threshold", "nobs", "logLik", "AIC", "niter", "max.grad", "cond.H"]
         row = [r.link, r.threshold, f"{r.nobs:g}", f"{r.llf:.2f}", f"{r.aic:.2f}",
-               f"{r.n_fev}({r.n_inner})", fmt_e(r.max_grad, 2), fmt_e(r.cond_hessian, 1)]
+               f"{r.n_fev}({r.n_inner})", format_sci(r.max_grad, 2), format_sci(r.cond_hessian, 1)]
         return left_table(header, [row])
 
     def random_table(self) -> str:
@@ -525,11 +523,3 @@ def random_effects_table(variance_components: dict, term_names: dict) -> str:
             row += corr_rows[i] + [""] * (ncorr - len(corr_rows[i]))
         rows.append(row)
     return left_table(header, rows, lead=" ")
-
-
-def _r_sci(x: float, digits: int) -> str:
-    """R's formatC(x, digits=, format="e")."""
-    if not math.isfinite(x):
-        return "NaN" if math.isnan(x) else ("Inf" if x > 0 else "-Inf")
-    mantissa, exponent = f"{x:.{digits}e}".split("e")
-    return f"{mantissa}e{exponent[0]}{exponent[1:].lstrip('0').rjust(2, '0')}"

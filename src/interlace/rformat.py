@@ -57,6 +57,13 @@ def _r_exp(text: str) -> str:
     return f"{mantissa}e{sign}{digits}"
 
 
+def format_sci(x: float, digits: int) -> str:
+    """R's formatC(x, digits=, format="e"): ``2.8e+01``."""
+    if not math.isfinite(x):
+        return _special(x)
+    return _r_exp(f"{x:.{digits}e}")
+
+
 def _special(x: float) -> str:
     if math.isnan(x):
         return "NaN"
@@ -64,7 +71,7 @@ def _special(x: float) -> str:
 
 
 def r_round(x, digits: int):
-    """R's round(): half away from zero after the decimal shift, close enough for display."""
+    """Round to ``digits`` decimals for display, as printCoefmat does before formatting."""
     return np.round(np.asarray(x, dtype=float), digits)
 
 
