@@ -51,13 +51,19 @@ def _column_scales(design: ClmmDesign) -> np.ndarray:
 UNIDENTIFIED_SE = 100.0  # standard error, in latent units per SD of x, that means no information
 
 
-def _unidentified(design: ClmmDesign, vcov: np.ndarray) -> list[str]:
+def _unidentified(design: ClmmDesign, hessian: np.ndarray) -> list[str]:
     """Threshold parameters and coefficients the data do not pin down (separation).
 
     Coefficients are judged per standard deviation of their column, so a covariate's scale
-    does not matter; thresholds on the latent scale.
+    does not matter; thresholds on the latent scale. The variances come from |H|^-1 (H's
+    eigenvalues taken in absolute value), which is H^-1 when H is positive definite and still
+    names the parameters of a flat direction whose curvature rounding has made 0 or slightly
+    negative.
     """
-    se = np.sqrt(np.abs(np.diag(vcov)[: design.n_psi]))
+    eigval, eigvec = np.linalg.eigh(hessian)
+    with np.errstate(divide="ignore"):
+        variance = (eigvec**2 / np.abs(eigval)).sum(axis=1)
+    se = np.sqrt(variance[: design.n_psi])
     bad = se * _column_scales(design) > UNIDENTIFIED_SE
     return [name for name, b in zip(design.psi_names, bad) if b]
 
@@ -164,18 +170,32 @@ def r_gradient(objective, param: RParameterisation, phi_full, x_free):
     return value, param.gradient_to_r(grad, phi)
 
 
-def r_hessian(objective, param: RParameterisation, phi: np.ndarray) -> np.ndarray:
-    """Central differences of the exact gradient, in R's coordinates."""
+def r_hessian(objective, param: RParameterisation, phi: np.ndarray,
+              grad_at_phi: np.ndarray | None = None) -> np.ndarray:
+    """Finite differences of the gradient, in R's coordinates, symmetrised.
+
+    An exact gradient (Laplace) is differenced forwards with a small step, p evaluations; a
+    gradient that is itself a finite difference (quadrature) needs central differences with a
+    larger step, 2p. Measured against central differences on wine, soup and 100k rows, the
+    forward Hessian's standard errors agree to 6e-6 relative, the level at which the gradient
+    itself varies with the inner solve's warm start.
+    """
     x = param.to_r(phi)
     k = len(x)
+    forward = objective.exact_gradient
+    if forward and grad_at_phi is None:
+        _, grad_at_phi = r_gradient(objective, param, phi, x)
     hess = np.empty((k, k))
     for j in range(k):
         h = objective.hessian_step * max(1.0, abs(x[j]))
         e = np.zeros(k)
         e[j] = h
         _, g_plus = r_gradient(objective, param, phi, x + e)
-        _, g_minus = r_gradient(objective, param, phi, x - e)
-        hess[:, j] = (g_plus - g_minus) / (2 * h)
+        if forward:
+            hess[:, j] = (g_plus - grad_at_phi) / h
+        else:
+            _, g_minus = r_gradient(objective, param, phi, x - e)
+            hess[:, j] = (g_plus - g_minus) / (2 * h)
     return 0.5 * (hess + hess.T)
 
 
@@ -222,7 +242,7 @@ def _newton_polish(objective, phi, lower, max_steps=5):
     brought to the optimum costs one Hessian."""
     param = RParameterisation.at(objective, phi)
     value, g = r_gradient(objective, param, phi, param.to_r(phi))
-    hess = r_hessian(objective, param, phi)
+    hess = r_hessian(objective, param, phi, g)
     for _ in range(max_steps):
         if np.max(np.abs(g), initial=0.0) < 1e-9:
             break
@@ -243,7 +263,7 @@ def _newton_polish(objective, phi, lower, max_steps=5):
             break
         phi, value, g = trial, new_value, new_g
         if np.max(np.abs(step)) > 1e-4:
-            hess = r_hessian(objective, param, phi)
+            hess = r_hessian(objective, param, phi, g)
     objective.conditional_modes(phi)  # leave the warm start at the optimum
     return phi, param, value, g, hess
 
@@ -360,8 +380,8 @@ def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
         vcov_r = inv_chol.T @ inv_chol
     except np.linalg.LinAlgError:
         problems.append("the Hessian is not positive definite, so standard errors are unavailable")
-    if vcov_r is not None:
-        unidentified = _unidentified(design, vcov_r)
+    if np.all(np.isfinite(hess_r)):
+        unidentified = _unidentified(design, hess_r)
         if unidentified:
             problems.append(
                 f"parameter(s) {unidentified} are not identified (standard errors above "

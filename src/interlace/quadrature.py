@@ -43,6 +43,7 @@ class QuadratureObjective(LaplaceObjective):
         # The quadrature sum is not stationary in u at the mode, so the conditional modes are
         # solved to the floor of precision: finite differences of the value then stay clean.
         super().__init__(design, link, step_tol=1e-13)
+        self.exact_gradient = False
         self.hessian_step = 1e-4
         self.n_agq = n_agq
         self.adaptive = n_agq > 0
