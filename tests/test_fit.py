@@ -177,3 +177,63 @@ def test_pandas_nullable_dtypes_and_polars_categorical():
     with pytest.warns(UserWarning, match=r"sorted order \['1', '2', '3', '4', '5'\]"):
         from_polars = interlace.clmm(WINE, table)
     assert from_polars.llf == pytest.approx(reference.llf, abs=1e-8)
+
+
+def _with_subsample_start(monkeypatch, formula, data):
+    """Fit with the subsample start switched on from 1,000 rows; return the fit and what each
+    start attempt returned (None: fell back to the clm start)."""
+    import interlace.fit as fit_module
+
+    attempts = []
+    original = fit_module._subsample_start
+
+    def recorded(*args, **kwargs):
+        start = original(*args, **kwargs)
+        attempts.append(start)
+        return start
+
+    monkeypatch.setattr(fit_module, "SUBSAMPLE_FROM", 1000)
+    monkeypatch.setattr(fit_module, "_subsample_start", recorded)
+    return interlace.clmm(formula, data), attempts
+
+
+@pytest.mark.parametrize("formula, kwargs", [
+    ("y ~ x + (1|g)", {"n": 9000, "n_groups": 60}),
+    ("y ~ x + (1|g) + (1|h)", {"n": 9000, "n_groups": 60, "n_groups2": 15}),
+    ("y ~ x + (1 + x|g)", {"n": 9000, "n_groups": 60}),
+])
+def test_subsample_start_reaches_the_same_optimum(monkeypatch, formula, kwargs):
+    """Large fits start from a fit to an eighth of the rows (recursively) and finish with
+    Newton steps; they must land where the ordinary start (clm, L-BFGS-B) lands."""
+    from simdata import simulate
+
+    data = simulate(seed=11, **kwargs)
+    plain = interlace.clmm(formula, data)
+    fit, attempts = _with_subsample_start(monkeypatch, formula, data)
+    assert len(attempts) == 2 and all(a is not None for a in attempts)  # 9000 -> 1125 -> 140
+    assert fit.converged and fit.max_grad < 1e-6
+    assert fit.llf == pytest.approx(plain.llf, abs=1e-8)
+    np.testing.assert_allclose(fit.params.values, plain.params.values, atol=1e-5)
+    np.testing.assert_allclose(fit.theta, plain.theta, atol=1e-5)
+    np.testing.assert_allclose(fit.bse.values, plain.bse.values, rtol=1e-4)
+    assert fit.n_fev < plain.n_fev
+
+
+def test_subsample_without_a_category_falls_back_to_the_clm_start(monkeypatch):
+    import interlace.fit as fit_module
+    from simdata import simulate
+
+    data = simulate(n=3000, n_groups=30, seed=12)
+    sampled = np.random.default_rng(3000).choice(3000, 3000 // fit_module.SUBSAMPLE_SHARE,
+                                                 replace=False)
+    top_rows = (data["y"] == "5").to_numpy().nonzero()[0]
+    keep = np.setdiff1d(top_rows, sampled)[:2]
+    y = data["y"].copy()
+    y[np.setdiff1d(top_rows, keep)] = "4"
+    data = data.assign(y=y)
+    assert (data["y"] == "5").sum() == 2  # both outside the sample
+    plain = interlace.clmm("y ~ x + (1|g)", data)
+    fit, attempts = _with_subsample_start(monkeypatch, "y ~ x + (1|g)", data)
+    assert attempts == [None]
+    assert fit.converged
+    assert fit.llf == pytest.approx(plain.llf, abs=1e-10)

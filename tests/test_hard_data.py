@@ -127,7 +127,7 @@ def test_convergence_failure_warns_and_is_recorded(monkeypatch):
 
     monkeypatch.setattr(fit_module, "_optimise", stopped)
     monkeypatch.setattr(fit_module, "_newton_polish",
-                        lambda objective, phi, lower: _no_polish(objective, phi))
+                        lambda objective, phi, lower, **_: _no_polish(objective, phi))
     with pytest.warns(interlace.ConvergenceWarning, match="stopped early"):
         fit = interlace.clmm("rating ~ temp + contact + (1|judge)", dataset("wine"))
     assert not fit.converged
@@ -140,7 +140,7 @@ def _no_polish(objective, phi):
 
     param = RParameterisation.at(objective, phi)
     value, g = r_gradient(objective, param, phi, param.to_r(phi))
-    return phi, param, value, g, r_hessian(objective, param, phi)
+    return phi, param, value, g, r_hessian(objective, param, phi), 0
 
 
 def test_nobs_counts_rows_used():

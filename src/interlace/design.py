@@ -16,6 +16,7 @@ Every observation meets exactly one level of each term, so A is stored row-wise 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -164,6 +165,12 @@ class RandomDesign:
     def is_single_scalar(self) -> bool:
         return len(self.terms) == 1 and self.terms[0].size == 1
 
+    def rows(self, index: np.ndarray) -> RandomDesign:
+        """The same terms and levels (so the same u and theta) on a subset of the observations."""
+        return RandomDesign([dataclasses.replace(t, index=t.index[index],
+                                                 covariates=t.covariates[index])
+                             for t in self.terms])
+
 
 @dataclass
 class ClmmDesign:
@@ -197,6 +204,14 @@ class ClmmDesign:
     @property
     def psi_names(self) -> list[str]:
         return list(self.thresholds.param_names) + list(self.beta_names)
+
+    def rows(self, index: np.ndarray) -> ClmmDesign:
+        """The design of a subset of the observations, with the same parameters."""
+        return dataclasses.replace(
+            self, response=dataclasses.replace(self.response, codes=self.response.codes[index]),
+            X=self.X[index], B1=self.B1[index], B2=self.B2[index], o1=self.o1[index],
+            o2=self.o2[index], weights=self.weights[index], random=self.random.rows(index),
+            offset=None if self.offset is None else self.offset[index])
 
 
 def _level_label(value) -> str:

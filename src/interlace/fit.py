@@ -2,11 +2,12 @@
 
 ``clmm()`` parses the formula, builds the design and the Laplace objective, starts from the
 fixed-effects-only fit (``clm``) and theta = identity as R does, optimises with L-BFGS-B (or
-BOBYQA) on the exact gradient, then takes Newton steps with a Hessian from central
-differences of that gradient until the gradient is at the floor of precision. Standard
-errors come from that Hessian in R's parameterisation (see `RParameterisation`), so that
-``vcov`` and ``cond.H`` are R's.
-"""
+BOBYQA) on the exact gradient, then takes Newton steps with a Hessian from forward
+differences of that gradient until the gradient is at the floor of precision. From
+`SUBSAMPLE_FROM` rows the start is instead the fit to a random eighth of the rows, and Newton
+steps (BFGS-corrected from that fit's Hessian) replace the optimiser. Standard errors come
+from the Hessian in R's parameterisation (see `RParameterisation`), so that ``vcov`` and
+``cond.H`` are R's."""
 
 from __future__ import annotations
 
@@ -180,23 +181,29 @@ def r_hessian(objective, param: RParameterisation, phi: np.ndarray,
     forward Hessian's standard errors agree to 6e-6 relative, the level at which the gradient
     itself varies with the inner solve's warm start.
     """
+    hess = hessian_columns(objective, param, phi, np.arange(param.free.sum()), grad_at_phi)
+    return 0.5 * (hess + hess.T)
+
+
+def hessian_columns(objective, param: RParameterisation, phi: np.ndarray, columns,
+                    grad_at_phi: np.ndarray | None = None) -> np.ndarray:
+    """The given columns of the Hessian in R's coordinates, by differences of the gradient."""
     x = param.to_r(phi)
-    k = len(x)
     forward = objective.exact_gradient
     if forward and grad_at_phi is None:
         _, grad_at_phi = r_gradient(objective, param, phi, x)
-    hess = np.empty((k, k))
-    for j in range(k):
+    out = np.empty((len(x), len(columns)))
+    for i, j in enumerate(columns):
         h = objective.hessian_step * max(1.0, abs(x[j]))
-        e = np.zeros(k)
+        e = np.zeros(len(x))
         e[j] = h
         _, g_plus = r_gradient(objective, param, phi, x + e)
         if forward:
-            hess[:, j] = (g_plus - grad_at_phi) / h
+            out[:, i] = (g_plus - grad_at_phi) / h
         else:
             _, g_minus = r_gradient(objective, param, phi, x - e)
-            hess[:, j] = (g_plus - g_minus) / (2 * h)
-    return 0.5 * (hess + hess.T)
+            out[:, i] = (g_plus - g_minus) / (2 * h)
+    return out
 
 
 def _optimise(objective: LaplaceObjective, phi0: np.ndarray, lower: np.ndarray,
@@ -234,38 +241,147 @@ def _progress(objective):
     return callback
 
 
-def _newton_polish(objective, phi, lower, max_steps=5):
-    """Newton steps on the free parameters with a finite-difference Hessian of the exact
-    gradient, kept while they lower the objective; returns phi, R's coordinates and Hessian.
+@dataclass
+class Optimum:
+    phi: np.ndarray
+    param: RParameterisation
+    grad_r: np.ndarray  # gradient in R's coordinates
+    hess_r: np.ndarray  # Hessian in R's coordinates, from differences taken at phi
+    optimizer_ok: bool
+    message: str
+    n_iter: int
 
-    The Hessian is recomputed only after a large step, so a fit that the optimiser already
-    brought to the optimum costs one Hessian."""
+
+LONG_STEP = 1e-4  # a step (R's coordinates) after which the Hessian must be formed again
+
+
+def _bfgs_update(hess: np.ndarray, s: np.ndarray, y: np.ndarray) -> np.ndarray:
+    hs = hess @ s
+    return hess - np.outer(hs, hs) / (s @ hs) + np.outer(y, y) / (s @ y)
+
+
+def _newton_polish(objective, phi, lower, hess_guess=None, difference_columns=(),
+                   max_steps=50):
+    """Newton steps on the free parameters in R's coordinates until the gradient is at the
+    floor of precision; returns phi, R's coordinates, value, gradient, Hessian, steps taken.
+
+    Without a guess the Hessian comes from differences of the gradient. A guess (from a fit
+    to a subsample), with its `difference_columns` first replaced by differences, is corrected
+    by BFGS updates while the steps are long, with step halving, and replaced by differences
+    once they are short. Either way the Hessian returned is one of
+    differences taken within `LONG_STEP` of phi, so a fit that the optimiser already brought
+    to the optimum costs one Hessian.
+    """
     param = RParameterisation.at(objective, phi)
-    value, g = r_gradient(objective, param, phi, param.to_r(phi))
-    hess = r_hessian(objective, param, phi, g)
-    for _ in range(max_steps):
-        if np.max(np.abs(g), initial=0.0) < 1e-9:
-            break
+    x = param.to_r(phi)
+    value, g = r_gradient(objective, param, phi, x)
+    exact = hess_guess is None
+    if exact:
+        hess = r_hessian(objective, param, phi, g)
+    else:
+        hess = hess_guess.copy()
+        cols = np.asarray(difference_columns, dtype=int)
+        if len(cols):
+            diff = hessian_columns(objective, param, phi, cols, g)
+            hess[:, cols] = diff
+            hess[cols, :] = diff.T
+            hess[np.ix_(cols, cols)] = 0.5 * (diff[cols] + diff[cols].T)
+    steps = 0
+    while steps < max_steps and np.max(np.abs(g), initial=0.0) >= 1e-9:
         try:
             np.linalg.cholesky(hess)
+            step = np.linalg.solve(hess, g)
         except np.linalg.LinAlgError:
-            break
-        step = np.linalg.solve(hess, g)
-        trial = param.from_r(param.to_r(phi) - step, phi)
-        if np.any(trial < lower):
-            break
-        new_value, new_g = r_gradient(objective, param, trial, param.to_r(trial))
+            if exact:
+                break
+            hess, exact = r_hessian(objective, param, phi, g), True
+            continue
         # Near the optimum the decrease (~ g'H^-1 g / 2) is below the objective's rounding,
         # so a step is also kept when the value holds within that and the gradient shrinks.
         noise = 1e-11 * max(1.0, abs(value))
-        if not (new_value <= value or (new_value <= value + noise
-                                       and np.max(np.abs(new_g)) < np.max(np.abs(g)))):
-            break
-        phi, value, g = trial, new_value, new_g
-        if np.max(np.abs(step)) > 1e-4:
-            hess = r_hessian(objective, param, phi, g)
+        t, accepted = 1.0, False
+        for _ in range(1 if exact else 20):
+            x_trial = x - t * step
+            if np.all(param.from_r(x_trial, phi) >= lower):
+                new_value, new_g = r_gradient(objective, param, phi, x_trial)
+                if new_value <= value or (new_value <= value + noise
+                                          and np.max(np.abs(new_g)) < np.max(np.abs(g))):
+                    accepted = True
+                    break
+            t *= 0.5
+        if not accepted:
+            if exact:
+                break
+            hess, exact = r_hessian(objective, param, phi, g), True
+            continue
+        s, y = x_trial - x, new_g - g
+        x, phi, value, g = x_trial, param.from_r(x_trial, phi), new_value, new_g
+        steps += 1
+        if np.max(np.abs(s)) > LONG_STEP:
+            if s @ y > 0:
+                hess = _bfgs_update(hess, s, y)
+            exact = False
+        elif not exact:
+            hess, exact = r_hessian(objective, param, phi, g), True
+    if not exact:
+        hess = r_hessian(objective, param, phi, g)
     objective.conditional_modes(phi)  # leave the warm start at the optimum
-    return phi, param, value, g, hess
+    return phi, param, value, g, hess, steps
+
+
+SUBSAMPLE_FROM = 50_000  # rows from which the start comes from a fit to a subsample
+SUBSAMPLE_SHARE = 8  # that subsample is one row in this many
+
+
+def _subsample_start(objective, link: Link, theta_start, lower, verbose: bool):
+    """A start near the optimum and a Hessian to begin Newton's method with, from a fit to a
+    random eighth of the rows (itself started the same way while it is large); None when that
+    sample misses a response category or its fit does not converge.
+
+    With the start this close, a large fit needs a handful of Newton steps instead of the
+    optimiser's dozens, whose number grows with n (the thresholds' curvature grows with the
+    rows, theta's with the levels). The sample's Hessian, scaled by the share of the weight,
+    is the guess for the coefficients; theta's columns, which do not scale with the rows, are
+    differenced on all the data.
+    """
+    design = objective.design
+    n = design.n_obs
+    rows = np.sort(np.random.default_rng(n).choice(n, n // SUBSAMPLE_SHARE, replace=False))
+    sample = design.rows(rows)
+    if np.any(np.bincount(sample.response.codes, minlength=design.response.n_levels) == 0):
+        return None
+    if verbose:
+        print(f"start: fit to a random {len(rows):,} of the {n:,} rows", flush=True)
+    start = _maximise(LaplaceObjective(sample, link), link, theta_start, lower, "lbfgsb",
+                      verbose, subsample=True)
+    if not np.max(np.abs(start.grad_r), initial=0.0) < GRAD_TOL:
+        return None
+    hess = start.hess_r * (design.weights.sum() / sample.weights.sum())
+    return start.phi, hess, np.arange(design.n_psi, len(hess))
+
+
+def _maximise(objective, link: Link, theta_start, lower, optimizer: str, verbose: bool,
+              subsample: bool) -> Optimum:
+    """From the start to the optimum: a start from a subsample (large data) or the clm fit,
+    the optimiser, the Newton polish; once more from there if the gradient is not small."""
+    start = None
+    if subsample and objective.design.n_obs >= SUBSAMPLE_FROM:
+        start = _subsample_start(objective, link, theta_start, lower, verbose)
+    if start is not None:
+        phi, hess_guess, theta_columns = start
+        phi, param, _, grad_r, hess_r, steps = _newton_polish(
+            objective, phi, lower, hess_guess=hess_guess, difference_columns=theta_columns)
+        opt_ok, message, n_iter = True, "", steps
+    else:
+        phi0 = np.concatenate([fit_clm(objective.design, link), theta_start])
+        phi, opt_ok, message, n_iter = _optimise(objective, phi0, lower, optimizer, verbose)
+        phi, param, _, grad_r, hess_r, _ = _newton_polish(objective, phi, lower)
+    if not np.max(np.abs(grad_r), initial=0.0) < GRAD_TOL:
+        # the optimiser stopped early (a start far off, a flat stretch): once more from here
+        phi, opt_ok, message, more = _optimise(objective, phi, lower, optimizer, verbose)
+        n_iter += more
+        phi, param, _, grad_r, hess_r, _ = _newton_polish(objective, phi, lower)
+    return Optimum(phi, param, grad_r, hess_r, opt_ok, message, n_iter)
 
 
 def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
@@ -332,7 +448,6 @@ def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
     objective = (LaplaceObjective(fit_design, link_obj) if nAGQ == 1
                  else QuadratureObjective(fit_design, link_obj, int(nAGQ)))
 
-    psi0 = fit_clm(fit_design, link_obj)
     if theta0 is None:
         theta_start = design.random.theta_start()
     else:
@@ -345,19 +460,16 @@ def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
     lower = np.concatenate([np.full(design.n_psi, -np.inf), design.random.theta_lower_bounds()])
     if np.any(theta_start < lower[design.n_psi:]):
         raise ValueError("theta0: standard deviations (diagonal entries) must be >= 0")
-    phi0 = np.concatenate([psi0, theta_start])
 
     # Threaded BLAS only pays on a large dense Schur complement; on small matrices the
     # threads cost more than they save (measured: 200 x 200 Cholesky 4x slower on 2 threads).
     blas_threads = None if objective.pattern.q2 >= DENSE_THREADS_FROM else 1
     with _blas_controller().limit(limits=blas_threads, user_api="blas"), reuse_large_blocks():
-        phi, opt_ok, message, n_iter = _optimise(objective, phi0, lower, optimizer, verbose)
-        phi, param, _, grad_r, hess_r = _newton_polish(objective, phi, lower)
-        if not np.max(np.abs(grad_r), initial=0.0) < GRAD_TOL:
-            # the optimiser stopped early (a start far off, a flat stretch): once more from here
-            phi, opt_ok, message, more = _optimise(objective, phi, lower, optimizer, verbose)
-            n_iter += more
-            phi, param, _, grad_r, hess_r = _newton_polish(objective, phi, lower)
+        # a start of the user's, another optimiser or quadrature: no subsample start
+        optimum = _maximise(objective, link_obj, theta_start, lower, optimizer, verbose,
+                            subsample=theta0 is None and optimizer == "lbfgsb" and nAGQ == 1)
+        phi, param, grad_r, hess_r = optimum.phi, optimum.param, optimum.grad_r, optimum.hess_r
+        opt_ok, message, n_iter = optimum.optimizer_ok, optimum.message, optimum.n_iter
         modes = objective.conditional_modes(phi)
 
     # back to the data's units: psi = psi_scaled / c, H = C H_scaled C
