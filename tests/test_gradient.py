@@ -87,3 +87,22 @@ def test_forward_difference_hessian_matches_central(formula, data):
     central = r_hessian(objective, param, phi)
     se = [np.sqrt(np.diag(np.linalg.inv(h))) for h in (forward, central)]
     np.testing.assert_allclose(se[0], se[1], rtol=1e-5)
+
+
+def test_gradient_in_row_blocks_equals_one_pass(monkeypatch):
+    """Large data go through the gradient a block of rows at a time; with blocks of 16 rows
+    (crossed terms, a random slope) the gradient and the warm-start tangent must not change."""
+    from interlace import laplace
+
+    design = build_design(parse_formula("SURENESS ~ PROD + (1 + PROD|RESP) + (1|DAY)"),
+                          dataset("soup"))
+    phi = start(design, [0.9, 0.4, 0.2, 0.5])
+    results = []
+    for block in (1 << 15, 16):
+        monkeypatch.setattr(laplace, "_GRADIENT_BLOCK", block)
+        objective = LaplaceObjective(design, get_link("logit"))
+        assert len(laplace.row_blocks(design.n_obs)) == (1 if block > 16 else 116)
+        _, grad = objective.value_and_grad(phi)
+        results.append((grad, objective._tangent[2]))
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-10, atol=1e-12)

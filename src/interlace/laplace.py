@@ -74,24 +74,26 @@ class LaplaceObjective:
     def split(self, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return phi[: self.n_psi], phi[self.n_psi:]
 
-    def _a_times(self, values: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """A x, for x laid out like u."""
-        return np.einsum("is,is->i", values, x[self.random.cols])
+    def _a_times(self, values: np.ndarray, x: np.ndarray, rows=slice(None)) -> np.ndarray:
+        """A x for the given rows, for x laid out like u."""
+        return np.einsum("is,is->i", values[rows], x[self.random.cols[rows]])
 
-    def _at_times_matrix(self, values: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """A' Y for Y with one row per observation: a column at a time on small data (a sparse
-        matrix costs more to build than it saves), one pass through a sparse A' on large."""
-        n, m = values.shape
+    def _at_times(self, values: np.ndarray, y: np.ndarray, rows=slice(None)) -> np.ndarray:
+        """A' y over the given rows, for y with one value per one of those rows."""
+        return np.bincount(self.random.cols[rows].ravel(),
+                           weights=(values[rows] * y[:, None]).ravel(), minlength=self.random.q)
+
+    def _at_times_matrix(self, values: np.ndarray, y: np.ndarray, rows=slice(None)) -> np.ndarray:
+        """A' Y over the given rows, for Y with one row per one of those rows: a column at a
+        time on few rows (a sparse matrix costs more to build than it saves), one pass through
+        a sparse A' on many."""
+        vals, cols = values[rows], self.random.cols[rows]
+        n, m = vals.shape
         if n < 20_000:
-            return np.column_stack([self._at_times(values, col) for col in y.T])
-        a = sp.csr_matrix((values.ravel(), self.random.cols.ravel(), np.arange(0, n * m + 1, m)),
+            return np.column_stack([self._at_times(values, col, rows) for col in y.T])
+        a = sp.csr_matrix((vals.ravel(), cols.ravel(), np.arange(0, n * m + 1, m)),
                           shape=(n, self.random.q))
         return np.asarray(a.T @ y)
-
-    def _at_times(self, values: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """A' y, for y with one value per observation."""
-        return np.bincount(self.random.cols.ravel(), weights=(values * y[:, None]).ravel(),
-                           minlength=self.random.q)
 
     def _at(self, eta1, eta2, values, u):
         """The interval terms and h(u) at u."""
@@ -195,52 +197,83 @@ class LaplaceObjective:
         return modes.value, grad
 
     def gradient(self, modes: ConditionalModes) -> np.ndarray:
-        design = self.design
-        w = design.weights
-        t = modes.terms
-        p1, p2, q1, q2, s1, s2 = t.p1, t.p2, t.q1, t.q2, t.s1, t.s2
-        dp = p1 - p2
-        dq = q1 - q2
-        d = modes.d
-        # derivatives of d in the upper and lower predictor, and in the random part r
-        dd1 = 2.0 * dp * (q1 - p1 * dp) - s1 + p1 * dq
-        dd2 = 2.0 * dp * (-q2 + p2 * dp) - p2 * dq + s2
-        dd_r = -(dd1 + dd2)
-        # derivatives of (p1 - p2) in the two predictors
-        c1 = q1 - p1 * dp
-        c2 = -q2 + p2 * dp
-
-        values = modes.values
+        """The exact gradient at the conditional modes, in two passes over the observations,
+        a block of rows at a time so that the per-observation temporaries stay in the cache
+        (at a million rows, whole-length temporaries made this 30% slower per row)."""
+        w = self.design.weights
+        values, u = modes.values, modes.u
         pa, lev, _ = modes.factor.observation_inverse(values)
-        g_u = 0.5 * self._at_times(values, w * lev * dd_r)
-        v = modes.factor.solve(g_u)
-        av = self._a_times(values, v)
+        blocks = row_blocks(len(w))
+        g_u = np.zeros(self.random.q)
+        for rows in blocks:
+            parts = _CurvatureDerivatives(modes.terms, modes.d, rows)
+            g_u += self._at_times(values, w[rows] * lev[rows] * parts.dd_r, rows)
+        v = modes.factor.solve(0.5 * g_u)
 
-        grad_psi = (design.B1.T @ (w * (-p1 + 0.5 * lev * dd1 - c1 * av))
-                    + design.B2.T @ (w * (p2 + 0.5 * lev * dd2 - c2 * av)))
-
-        cols = self.random.cols
-        u = modes.u
         n_theta = len(self._theta_derivs)
-        grad_theta = np.empty(n_theta)
+        grad = np.zeros(self.n_psi + n_theta)
         # columns of d^2 h / du dphi, for the tangent du_hat/dphi that warm-starts the next solve
-        cross = np.empty((self.random.q, self.n_psi + n_theta))
-        weighted = design.B1 * (w * c1)[:, None]
-        weighted += design.B2 * (w * c2)[:, None]
-        cross[:, : self.n_psi] = self._at_times_matrix(values, weighted)
+        cross = np.zeros((self.random.q, self.n_psi + n_theta))
+        for rows in blocks:
+            self._gradient_rows(modes, pa, lev, u, v, rows, grad, cross)
+        self._tangent = (modes.phi, u, -modes.factor.solve(cross))
+        return grad
+
+    def _gradient_rows(self, modes, pa, lev, u, v, rows, grad, cross):
+        """Add the given rows' share of the gradient and of ``cross``."""
+        design = self.design
+        w = design.weights[rows]
+        values = modes.values
+        parts = _CurvatureDerivatives(modes.terms, modes.d, rows)
+        t = parts.terms
+        dp, d, lev = parts.dp, parts.d, lev[rows]
+        av = self._a_times(values, v, rows)
+        B1, B2 = design.B1[rows], design.B2[rows]
+        grad[: self.n_psi] += (B1.T @ (w * (-t.p1 + 0.5 * lev * parts.dd1 - parts.c1 * av))
+                               + B2.T @ (w * (t.p2 + 0.5 * lev * parts.dd2 - parts.c2 * av)))
+        weighted = B1 * (w * parts.c1)[:, None]
+        weighted += B2 * (w * parts.c2)[:, None]
+        cross[:, : self.n_psi] += self._at_times_matrix(values, weighted, rows)
+        cols = self.random.cols[rows]
         for k, (entry, cov_col, term) in enumerate(self._theta_derivs):
-            x = self.random.terms[term].covariates[:, cov_col]
+            x = self.random.terms[term].covariates[rows, cov_col]
             du = x * u[cols[:, entry]]  # d r_i / d theta_k at fixed u
             dv = x * v[cols[:, entry]]
-            grad_theta[k] = (
+            grad[self.n_psi + k] += (
                 np.dot(w * dp, du)
-                + np.dot(w * d * pa[:, entry], x)
-                + 0.5 * np.dot(w * lev * dd_r, du)
+                + np.dot(w * d * pa[rows, entry], x)
+                + 0.5 * np.dot(w * lev * parts.dd_r, du)
                 - np.dot(w * dp, dv)
                 - np.dot(w * d * av, du)
             )
-            cross[:, self.n_psi + k] = (
+            cross[:, self.n_psi + k] += (
                 np.bincount(cols[:, entry], weights=x * w * dp, minlength=self.random.q)
-                + self._at_times(values, w * d * du))
-        self._tangent = (modes.phi, u, -modes.factor.solve(cross))
-        return np.concatenate([grad_psi, grad_theta])
+                + self._at_times(values, w * d * du, rows))
+
+
+_GRADIENT_BLOCK = 1 << 15  # rows per block of the gradient's passes
+
+
+def row_blocks(n: int) -> list[slice]:
+    """Consecutive row ranges of about `_GRADIENT_BLOCK` rows (one range for up to twice that)."""
+    if n <= 2 * _GRADIENT_BLOCK:
+        return [slice(0, n)]
+    return [slice(start, min(n, start + _GRADIENT_BLOCK)) for start in range(0, n, _GRADIENT_BLOCK)]
+
+
+class _CurvatureDerivatives:
+    """For a block of rows: the interval terms, p1 - p2, D and the derivatives of D in the
+    upper and lower predictor and in the random part, and of p1 - p2 in the two predictors."""
+
+    def __init__(self, terms: IntervalTerms, d: np.ndarray, rows: slice):
+        p1, p2, q1, q2 = terms.p1[rows], terms.p2[rows], terms.q1[rows], terms.q2[rows]
+        s1, s2 = terms.s1[rows], terms.s2[rows]
+        self.terms = IntervalTerms(terms.log_prob[rows], p1, p2, q1, q2, s1, s2)
+        self.d = d[rows]
+        self.dp = dp = p1 - p2
+        dq = q1 - q2
+        self.dd1 = 2.0 * dp * (q1 - p1 * dp) - s1 + p1 * dq
+        self.dd2 = 2.0 * dp * (-q2 + p2 * dp) - p2 * dq + s2
+        self.dd_r = -(self.dd1 + self.dd2)
+        self.c1 = q1 - p1 * dp
+        self.c2 = -q2 + p2 * dp
