@@ -237,3 +237,41 @@ def test_subsample_without_a_category_falls_back_to_the_clm_start(monkeypatch):
     assert attempts == [None]
     assert fit.converged
     assert fit.llf == pytest.approx(plain.llf, abs=1e-10)
+
+
+def test_block_secant_update_meets_every_secant_condition():
+    """H_new s_i = y_i for all pairs at once, H_new symmetric; an exact quadratic's pairs on a
+    full set of directions give back its Hessian."""
+    from interlace.fit import _block_secant_update
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((6, 6))
+    truth = a @ a.T + 6 * np.eye(6)
+    guess = np.diag(rng.uniform(1, 20, 6))
+    s = rng.standard_normal((6, 3))
+    new = _block_secant_update(guess, s, truth @ s)
+    np.testing.assert_allclose(new @ s, truth @ s, rtol=1e-10)
+    np.testing.assert_allclose(new, new.T, atol=1e-10)
+    s_full = rng.standard_normal((6, 6))
+    np.testing.assert_allclose(_block_secant_update(guess, s_full, truth @ s_full), truth,
+                               rtol=1e-8)
+
+
+@pytest.mark.parametrize("threshold", ["flexible", "equidistant", "symmetric"])
+def test_group_level_directions_shift_every_threshold(threshold):
+    """For a random intercept and slope on x: theta's coordinates, the parameter move that
+    shifts every threshold by one, and x's coefficient."""
+    from interlace.design import build_design
+    from interlace.fit import _group_level_directions
+    from interlace.formula import parse_formula
+    from simdata import simulate
+
+    design = build_design(parse_formula("y ~ x + (1 + x|g)"), simulate(n=300, seed=1),
+                          threshold=threshold)
+    n_free = design.n_psi + 3
+    dirs = _group_level_directions(design, n_free)
+    assert dirs.shape == (5, n_free)
+    np.testing.assert_array_equal(dirs[:3, design.n_psi:], np.eye(3))
+    n_tau = design.thresholds.jacobian.shape[1]
+    np.testing.assert_allclose(design.thresholds.jacobian @ dirs[3, :n_tau], 1.0, atol=1e-12)
+    assert dirs[4, n_tau] == 1.0 and dirs[4].sum() == 1.0

@@ -189,20 +189,28 @@ def hessian_columns(objective, param: RParameterisation, phi: np.ndarray, column
                     grad_at_phi: np.ndarray | None = None) -> np.ndarray:
     """The given columns of the Hessian in R's coordinates, by differences of the gradient."""
     x = param.to_r(phi)
+    scale = np.maximum(1.0, np.abs(x[list(columns)]))  # steps relative to the parameter's size
+    steps = np.eye(len(x))[list(columns)] * scale[:, None]
+    return hessian_directions(objective, param, phi, steps, grad_at_phi) / scale
+
+
+def hessian_directions(objective, param: RParameterisation, phi: np.ndarray, directions,
+                       grad_at_phi: np.ndarray | None = None) -> np.ndarray:
+    """H d for each row d of ``directions`` (R's coordinates), by differences of the gradient
+    with steps ``objective.hessian_step`` times d; returned as columns."""
+    x = param.to_r(phi)
     forward = objective.exact_gradient
     if forward and grad_at_phi is None:
         _, grad_at_phi = r_gradient(objective, param, phi, x)
-    out = np.empty((len(x), len(columns)))
-    for i, j in enumerate(columns):
-        h = objective.hessian_step * max(1.0, abs(x[j]))
-        e = np.zeros(len(x))
-        e[j] = h
+    out = np.empty((len(x), len(directions)))
+    for i, d in enumerate(directions):
+        e = objective.hessian_step * np.asarray(d, dtype=float)
         _, g_plus = r_gradient(objective, param, phi, x + e)
         if forward:
-            out[:, i] = (g_plus - grad_at_phi) / h
+            out[:, i] = (g_plus - grad_at_phi) / objective.hessian_step
         else:
             _, g_minus = r_gradient(objective, param, phi, x - e)
-            out[:, i] = (g_plus - g_minus) / (2 * h)
+            out[:, i] = (g_plus - g_minus) / (2 * objective.hessian_step)
     return out
 
 
@@ -256,19 +264,27 @@ LONG_STEP = 1e-4  # a step (R's coordinates) after which the Hessian must be for
 
 
 def _bfgs_update(hess: np.ndarray, s: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return _block_secant_update(hess, s[:, None], y[:, None])
+
+
+def _block_secant_update(hess: np.ndarray, s: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Block BFGS: the closest update of ``hess`` with ``new @ s = y`` for every column of
+    s (steps or difference directions) and y (the gradient's changes along them)."""
     hs = hess @ s
-    return hess - np.outer(hs, hs) / (s @ hs) + np.outer(y, y) / (s @ y)
+    sy = s.T @ y
+    return (hess - hs @ np.linalg.solve(s.T @ hs, hs.T)
+            + y @ np.linalg.solve(0.5 * (sy + sy.T), y.T))
 
 
-def _newton_polish(objective, phi, lower, hess_guess=None, difference_columns=(),
+def _newton_polish(objective, phi, lower, hess_guess=None, difference_directions=(),
                    max_steps=50):
     """Newton steps on the free parameters in R's coordinates until the gradient is at the
     floor of precision; returns phi, R's coordinates, value, gradient, Hessian, steps taken.
 
     Without a guess the Hessian comes from differences of the gradient. A guess (from a fit
-    to a subsample), with its `difference_columns` first replaced by differences, is corrected
-    by BFGS updates while the steps are long, with step halving, and replaced by differences
-    once they are short. Either way the Hessian returned is one of
+    to a subsample), first made to agree with differences along `difference_directions`, is
+    corrected by BFGS updates while the steps are long, with step halving, and replaced by
+    differences once they are short. Either way the Hessian returned is one of
     differences taken within `LONG_STEP` of phi, so a fit that the optimiser already brought
     to the optimum costs one Hessian.
     """
@@ -279,13 +295,11 @@ def _newton_polish(objective, phi, lower, hess_guess=None, difference_columns=()
     if exact:
         hess = r_hessian(objective, param, phi, g)
     else:
-        hess = hess_guess.copy()
-        cols = np.asarray(difference_columns, dtype=int)
-        if len(cols):
-            diff = hessian_columns(objective, param, phi, cols, g)
-            hess[:, cols] = diff
-            hess[cols, :] = diff.T
-            hess[np.ix_(cols, cols)] = 0.5 * (diff[cols] + diff[cols].T)
+        hess = hess_guess
+        if len(difference_directions):
+            dirs = np.asarray(difference_directions)
+            hess = _block_secant_update(hess, dirs.T, hessian_directions(
+                objective, param, phi, dirs, g))
     steps = 0
     while steps < max_steps and np.max(np.abs(g), initial=0.0) >= 1e-9:
         try:
@@ -341,8 +355,8 @@ def _subsample_start(objective, link: Link, theta_start, lower, verbose: bool):
     With the start this close, a large fit needs a handful of Newton steps instead of the
     optimiser's dozens, whose number grows with n (the thresholds' curvature grows with the
     rows, theta's with the levels). The sample's Hessian, scaled by the share of the weight,
-    is the guess for the coefficients; theta's columns, which do not scale with the rows, are
-    differenced on all the data.
+    is the guess; along the directions whose curvature does not scale with the rows (see
+    `_group_level_directions`) it is corrected by differences on all the data.
     """
     design = objective.design
     n = design.n_obs
@@ -352,12 +366,37 @@ def _subsample_start(objective, link: Link, theta_start, lower, verbose: bool):
         return None
     if verbose:
         print(f"start: fit to a random {len(rows):,} of the {n:,} rows", flush=True)
-    start = _maximise(LaplaceObjective(sample, link), link, theta_start, lower, "lbfgsb",
-                      verbose, subsample=True)
+    sample_objective = LaplaceObjective(sample, link)
+    start = _maximise(sample_objective, link, theta_start, lower, "lbfgsb", verbose,
+                      subsample=True)
     if not np.max(np.abs(start.grad_r), initial=0.0) < GRAD_TOL:
         return None
+    # the sample's conditional modes (same levels, same layout) start the first inner solve
+    objective.u = sample_objective.u.copy()
     hess = start.hess_r * (design.weights.sum() / sample.weights.sum())
-    return start.phi, hess, np.arange(design.n_psi, len(hess))
+    return start.phi, hess, _group_level_directions(design, len(hess))
+
+
+def _group_level_directions(design: ClmmDesign, n_free: int) -> np.ndarray:
+    """Directions (rows, R's coordinates) whose curvature grows with the number of levels
+    rather than the rows: each free theta, and each fixed effect a random term can absorb —
+    the common shift of the thresholds for a random intercept, a coefficient for a random
+    slope on the same covariate."""
+    n_psi = design.n_psi
+    n_tau = design.thresholds.jacobian.shape[1]
+    directions = list(np.eye(n_free)[n_psi:])
+    absorbed = {name for term in design.random.terms for name in term.coef_names}
+    if "(Intercept)" in absorbed:
+        shift = np.zeros(n_free)
+        # the threshold parameters that move every threshold by one
+        shift[:n_tau] = np.linalg.lstsq(design.thresholds.jacobian,
+                                        np.ones(design.thresholds.jacobian.shape[0]),
+                                        rcond=None)[0]
+        directions.append(shift)
+    for j, name in enumerate(design.beta_names):
+        if name in absorbed:
+            directions.append(np.eye(n_free)[n_tau + j])
+    return np.array(directions).reshape(-1, n_free)
 
 
 def _maximise(objective, link: Link, theta_start, lower, optimizer: str, verbose: bool,
@@ -368,9 +407,9 @@ def _maximise(objective, link: Link, theta_start, lower, optimizer: str, verbose
     if subsample and objective.design.n_obs >= SUBSAMPLE_FROM:
         start = _subsample_start(objective, link, theta_start, lower, verbose)
     if start is not None:
-        phi, hess_guess, theta_columns = start
+        phi, hess_guess, directions = start
         phi, param, _, grad_r, hess_r, steps = _newton_polish(
-            objective, phi, lower, hess_guess=hess_guess, difference_columns=theta_columns)
+            objective, phi, lower, hess_guess=hess_guess, difference_directions=directions)
         opt_ok, message, n_iter = True, "", steps
     else:
         phi0 = np.concatenate([fit_clm(objective.design, link), theta_start])
