@@ -373,11 +373,12 @@ def categorical_levels(df: pd.DataFrame, columns) -> dict[str, list]:
     out = {}
     for col in columns:
         series = df[col]
-        if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
-            values = series.cat.categories if isinstance(series.dtype, pd.CategoricalDtype) \
-                else pd.unique(series)
-            present = set(series.dropna().unique().tolist())
-            out[col] = [v for v in values if v in present]
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            codes = series.cat.codes.to_numpy()
+            used = np.bincount(codes[codes >= 0], minlength=len(series.cat.categories)) > 0
+            out[col] = [v for v, u in zip(series.cat.categories.tolist(), used) if u]
+        elif not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+            out[col] = series.dropna().unique().tolist()
     return out
 
 

@@ -89,10 +89,13 @@ class LaplaceObjective:
         a sparse A' on many."""
         vals, cols = values[rows], self.random.cols[rows]
         n, m = vals.shape
+        q, k = self.random.q, y.shape[1]
         if n < 20_000:
-            return np.column_stack([self._at_times(values, col, rows) for col in y.T])
-        a = sp.csr_matrix((vals.ravel(), cols.ravel(), np.arange(0, n * m + 1, m)),
-                          shape=(n, self.random.q))
+            # one bincount over (column of A, column of Y) pairs
+            keys = (cols[:, :, None] * k + np.arange(k)).ravel()
+            weights = (vals[:, :, None] * y[:, None, :]).ravel()
+            return np.bincount(keys, weights=weights, minlength=q * k).reshape(q, k)
+        a = sp.csr_matrix((vals.ravel(), cols.ravel(), np.arange(0, n * m + 1, m)), shape=(n, q))
         return np.asarray(a.T @ y)
 
     def _at(self, eta1, eta2, values, u):
@@ -209,22 +212,24 @@ class LaplaceObjective:
             parts = _CurvatureDerivatives(modes.terms, modes.d, rows)
             g_u += self._at_times(values, w[rows] * lev[rows] * parts.dd_r, rows)
         v = modes.factor.solve(0.5 * g_u)
+        reuse = parts if len(blocks) == 1 else None  # one block: nothing to recompute
 
         n_theta = len(self._theta_derivs)
         grad = np.zeros(self.n_psi + n_theta)
         # columns of d^2 h / du dphi, for the tangent du_hat/dphi that warm-starts the next solve
         cross = np.zeros((self.random.q, self.n_psi + n_theta))
         for rows in blocks:
-            self._gradient_rows(modes, pa, lev, u, v, rows, grad, cross)
+            self._gradient_rows(modes, pa, lev, u, v, rows, grad, cross, reuse)
         self._tangent = (modes.phi, u, -modes.factor.solve(cross))
         return grad
 
-    def _gradient_rows(self, modes, pa, lev, u, v, rows, grad, cross):
+    def _gradient_rows(self, modes, pa, lev, u, v, rows, grad, cross, parts=None):
         """Add the given rows' share of the gradient and of ``cross``."""
         design = self.design
         w = design.weights[rows]
         values = modes.values
-        parts = _CurvatureDerivatives(modes.terms, modes.d, rows)
+        if parts is None:
+            parts = _CurvatureDerivatives(modes.terms, modes.d, rows)
         t = parts.terms
         dp, d, lev = parts.dp, parts.d, lev[rows]
         av = self._a_times(values, v, rows)
