@@ -130,6 +130,8 @@ class RandomDesign:
 
     def values(self, theta: np.ndarray) -> np.ndarray:
         """The (n, m) entries of A = Z Lambda: for each term, x_i' L."""
+        if len(self.terms) == 1 and self.terms[0].size == 1:  # every inner solve: keep it short
+            return self.terms[0].covariates * theta[0]
         blocks = [t.covariates @ L for t, L in zip(self.terms, self.factors(theta))]
         return np.concatenate(blocks, axis=1)
 

@@ -80,17 +80,18 @@ class HessianFactor:
         self.pattern = pat = pattern
         r0 = pat.r0
         v0 = values[:, :r0]
-        outer = wd[:, None, None] * v0[:, :, None] * v0[:, None, :]
-        blocks = np.bincount(pat.block_index, weights=outer.ravel(),
-                             minlength=pat.n_levels0 * r0 * r0).reshape(pat.n_levels0, r0, r0)
-        blocks += np.eye(r0)
         if r0 == 1:
-            h = blocks[:, 0, 0]
+            h = np.bincount(pat.level0, weights=wd * v0[:, 0] ** 2, minlength=pat.n_levels0)
+            h += 1.0
             if not np.all(h > 0):
                 raise NotPositiveDefinite("H11 is not positive definite")
             self.inv11 = (1.0 / h)[:, None, None]
             logdet = float(np.sum(np.log(h)))
         else:
+            outer = wd[:, None, None] * v0[:, :, None] * v0[:, None, :]
+            blocks = np.bincount(pat.block_index, weights=outer.ravel(),
+                                 minlength=pat.n_levels0 * r0 * r0).reshape(pat.n_levels0, r0, r0)
+            blocks += np.eye(r0)
             try:
                 chol = np.linalg.cholesky(blocks)
             except np.linalg.LinAlgError as exc:

@@ -72,31 +72,30 @@ def interval_terms(link: Link, e1: np.ndarray, e2: np.ndarray) -> IntervalTerms:
 
 
 def _interval_terms(link: Link, e1: np.ndarray, e2: np.ndarray) -> IntervalTerms:
-    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+    # one error-state context for the whole block: entering one costs as much as a small
+    # array operation, and this runs in every inner iteration
+    with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
         F1, S1, f1, dl1, d2l1 = link.ends(e1)
         F2, S2, f2, dl2, d2l2 = link.ends(e2)
-    prob = np.where(F2 > 0.5, S2 - S1, F1 - F2)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        prob = np.where(F2 > 0.5, S2 - S1, F1 - F2)
         log_prob = np.log(prob)
         p1 = f1 / prob
         p2 = f2 / prob
-    tiny = ~(prob > _TINY)
-    if tiny.any():
-        # far tails (or disordered thresholds, which stay nan): redo these rows on the log scale
-        idx = np.flatnonzero(tiny)
-        lp = log_interval_prob(link, e1[idx], e2[idx])
-        log_prob[idx] = lp
-        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        tiny = np.flatnonzero(~(prob > _TINY))
+        if len(tiny):
+            # far tails (or disordered thresholds, which stay nan): redo these rows on the
+            # log scale
+            lp = log_interval_prob(link, e1[tiny], e2[tiny])
+            log_prob[tiny] = lp
             for p, e in ((p1, e1), (p2, e2)):
-                fin = np.isfinite(e[idx])
-                x = np.where(fin, e[idx], 0.0)
-                p[idx] = np.where(fin, np.exp(link.logpdf(x) - lp), 0.0)
-    with np.errstate(invalid="ignore", over="ignore"):
+                fin = np.isfinite(e[tiny])
+                x = np.where(fin, e[tiny], 0.0)
+                p[tiny] = np.where(fin, np.exp(link.logpdf(x) - lp), 0.0)
         q1 = p1 * dl1
         q2 = p2 * dl2
         s1 = p1 * (dl1 * dl1 + d2l1)
         s2 = p2 * (dl2 * dl2 + d2l2)
-    if tiny.any():
+    if len(tiny):
         # a zero ratio times an overflowing derivative is zero, not nan
         for p, q, s in ((p1, q1, s1), (p2, q2, s2)):
             zero = p == 0
