@@ -229,17 +229,17 @@ def code_response(series: pd.Series, name: str) -> Response:
     input takes the sorted unique values, numerically for numbers.
     """
     if isinstance(series.dtype, pd.CategoricalDtype) and series.cat.ordered:
-        used = set(series.cat.codes[series.cat.codes >= 0].tolist())
-        unused = [c for i, c in enumerate(series.cat.categories) if i not in used]
+        codes, categories = series.cat.codes.to_numpy(), series.cat.categories.tolist()
+        used = np.bincount(codes[codes >= 0], minlength=len(categories)) > 0
+        unused = [c for c, u in zip(categories, used) if not u]
         if unused:
             warnings.warn(
                 f"response {name!r}: dropping unused levels {list(map(str, unused))}",
                 UserWarning,
                 stacklevel=4,
             )
-            series = series.cat.remove_unused_categories()
-        levels = [_level_label(c) for c in series.cat.categories]
-        codes = series.cat.codes.to_numpy().astype(np.int64)
+        levels = [_level_label(c) for c, u in zip(categories, used) if u]
+        codes = (np.cumsum(used) - 1)[codes].astype(np.int64)
     else:
         values = series.to_numpy()
         if isinstance(series.dtype, pd.CategoricalDtype):
@@ -282,10 +282,11 @@ def _sorted_levels(values: np.ndarray) -> np.ndarray:
 def _factor_codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:
     """Codes and labels of a grouping column, observed levels only, in factor order."""
     if isinstance(series.dtype, pd.CategoricalDtype):
-        series = series.cat.remove_unused_categories()
-        return series.cat.codes.to_numpy().astype(np.int64), [
-            _level_label(c) for c in series.cat.categories
-        ]
+        codes, categories = series.cat.codes.to_numpy(), series.cat.categories.tolist()
+        used = np.bincount(codes, minlength=len(categories)) > 0  # no NA here: rows dropped
+        renumbered = np.cumsum(used) - 1
+        return renumbered[codes].astype(np.int64), [
+            _level_label(c) for c, u in zip(categories, used) if u]
     uniques, codes = np.unique(series.to_numpy(), return_inverse=True)
     return codes.astype(np.int64), [_level_label(u) for u in uniques]
 
@@ -417,11 +418,12 @@ def _model_matrix(rhs: str, df: pd.DataFrame, what: str):
         raise ValueError(f"cannot build the {what} from {rhs!r}: {exc}") from exc
 
 
-def _plain_dtypes(df: pd.DataFrame, response: str) -> pd.DataFrame:
+def _plain_dtypes(df: pd.DataFrame, response: str, columns) -> pd.DataFrame:
     """pandas' nullable dtypes (after the NA rows are gone) as the plain ones formulaic knows:
-    Int64/Float64 as numbers, boolean as bool, strings as a Categorical of sorted levels."""
+    Int64/Float64 as numbers, boolean as bool, strings as a Categorical of sorted levels; only
+    the given columns are looked at."""
     converted = {}
-    for col in df.columns:
+    for col in columns:
         s = df[col]
         dtype = s.dtype
         if isinstance(dtype, pd.CategoricalDtype) or (
@@ -492,21 +494,23 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
             f"column(s) {missing} named in the formula are not in the data; "
             f"available: {list(map(str, frame.columns))}"
         )
-    df = frame[needed]
     w = None if weights is None else _weights(weights, frame)
-    incomplete = df.isna().any(axis=1).to_numpy()
+    # column by column: selecting a sub-frame of categorical columns costs more (pandas 3)
+    missing_by_column = {c: frame[c].isna().to_numpy() for c in needed}
+    incomplete = np.logical_or.reduce(list(missing_by_column.values()))
     n_dropped = int(incomplete.sum())
+    df = frame
     if n_dropped:
         if na_action == "raise":
-            bad = [c for c in needed if df[c].isna().any()]
+            bad = [c for c in needed if missing_by_column[c].any()]
             raise ValueError(f"missing values in column(s) {bad}; drop them or use na_action='drop'")
         warnings.warn(f"dropping {n_dropped} row(s) with missing values", UserWarning, stacklevel=3)
-        df = df.loc[~incomplete]
+        df = frame.loc[~incomplete, needed]
         if w is not None:
             w = w[~incomplete]
     if len(df) == 0:
         raise ValueError("no complete rows to fit")
-    df = _plain_dtypes(df.reset_index(drop=True), parsed.response)
+    df = _plain_dtypes(df.reset_index(drop=True), parsed.response, needed)
 
     response = code_response(df[parsed.response], parsed.response)
     ths = make_thresholds(threshold, response.levels)
