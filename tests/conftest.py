@@ -25,7 +25,7 @@ def dataset(name: str):
 
 
 @cache
-def fitted(formula: str, data: str, link: str = "logit", optimizer: str = "lbfgsb"):
+def fitted(formula: str, data: str, link: str = "logit", optimizer: str = "newton"):
     with warnings.catch_warnings():
         warnings.simplefilter("error", interlace.ConvergenceWarning)
         return interlace.clmm(formula, dataset(data), link=link, optimizer=optimizer)

@@ -19,13 +19,15 @@ WINE = "rating ~ temp + contact + (1|judge)"
     (WINE, "wine"),
     ("SURENESS ~ PROD + (1 + PROD|RESP)", "soup"),
 ])
-def test_bobyqa_reaches_the_same_optimum(formula, data):
+@pytest.mark.parametrize("optimizer", ["lbfgsb", "bobyqa"])
+def test_every_optimizer_reaches_the_same_optimum(formula, data, optimizer):
     a = fitted(formula, data)
-    b = fitted(formula, data, optimizer="bobyqa")
+    b = fitted(formula, data, optimizer=optimizer)
     assert b.converged
     assert b.llf == pytest.approx(a.llf, abs=1e-8)
     np.testing.assert_allclose(b.params.values, a.params.values, atol=1e-6)
     np.testing.assert_allclose(b.theta, a.theta, atol=1e-6)
+    np.testing.assert_allclose(b.bse.values, a.bse.values, rtol=1e-5)
 
 
 def test_theta0_sets_the_start_and_the_optimum_does_not_move():
@@ -275,3 +277,24 @@ def test_group_level_directions_shift_every_threshold(threshold):
     n_tau = design.thresholds.jacobian.shape[1]
     np.testing.assert_allclose(design.thresholds.jacobian @ dirs[3, :n_tau], 1.0, atol=1e-12)
     assert dirs[4, n_tau] == 1.0 and dirs[4].sum() == 1.0
+
+
+def test_a_start_on_the_bound_does_not_hold_a_standard_deviation_at_zero():
+    """Started with the slope's standard deviation at 0, the Newton phase works in R's
+    coordinates, which leave a parameter on its bound out; the fit must still notice that
+    moving it off 0 lowers the objective and reach the default fit's optimum."""
+    from simdata import simulate
+
+    rng = np.random.default_rng(3)
+    data = simulate(n=2000, n_groups=40, seed=13)
+    slope = rng.normal(0, 0.7, 40)[data["g"].cat.codes.to_numpy()]
+    latent_shift = slope * data["x"].to_numpy()
+    # re-cut the response with a random slope added to the latent scale
+    y = np.clip(data["y"].cat.codes.to_numpy() + np.round(latent_shift).astype(int), 0, 4)
+    data = data.assign(y=pd.Categorical.from_codes(y, categories=list("12345"), ordered=True))
+    default = interlace.clmm("y ~ x + (1 + x|g)", data)
+    assert default.theta[1] > 0.1
+    fit = interlace.clmm("y ~ x + (1 + x|g)", data, theta0=[1.0, 0.0, 0.0])
+    assert fit.converged
+    assert fit.llf == pytest.approx(default.llf, abs=1e-7)
+    np.testing.assert_allclose(fit.theta, default.theta, atol=1e-4)

@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--link", default="logit")
     fit.add_argument("--threshold", default="flexible")
     fit.add_argument("--nagq", type=int, default=1)
-    fit.add_argument("--optimizer", default="lbfgsb")
+    fit.add_argument("--optimizer", default="newton", choices=["newton", "lbfgsb", "bobyqa"])
     fit.add_argument("--verbose", action="store_true", help="show the optimiser's progress")
     fit.add_argument("--json", metavar="FILE", help="write estimates and fit statistics as JSON")
     fit.add_argument("--predict", metavar="NEWDATA", help="CSV or Parquet rows to predict")

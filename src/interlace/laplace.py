@@ -58,7 +58,7 @@ class LaplaceObjective:
         self.n_psi = design.n_psi
         self.step_tol = step_tol
         self.exact_gradient = True
-        self.hessian_step = 1e-6  # relative step of the finite-difference Hessian
+        self.hessian_step = 1e-7  # relative step of the finite-difference Hessian
         self.max_iter = max_iter
         self.max_halvings = max_halvings
         self.u = np.zeros(design.random.q)
