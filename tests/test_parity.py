@@ -21,12 +21,14 @@ CASES = [k for k in reference()["cases"] if not k.endswith("_fastpath")]
 
 
 def r_phi(case: dict, design) -> np.ndarray:
-    """R's estimates in interlace's parameter layout (theta = R's ST entries)."""
+    """R's estimates in the objective's parameter layout (theta = R's ST entries) and units
+    (coefficients per standard deviation of their column)."""
     theta = []
     for term in design.random.terms:
         st = np.array(case["ST"][term.name])
         theta += [st[i, j] for i, j in term.tril_positions()]
-    return np.array(list(case["alpha"].values()) + list(case["beta"].values()) + theta)
+    psi = np.array(list(case["alpha"].values()) + list(case["beta"].values())) * design.psi_scale
+    return np.concatenate([psi, theta])
 
 
 def as_list(x):

@@ -182,6 +182,9 @@ class ClmmDesign:
     thresholds: ThresholdStructure
     X: np.ndarray  # (n, p_beta) fixed effects without intercept
     beta_names: list[str]
+    # The fixed part's rows in the objective's units: thresholds' Jacobian rows, then -X with
+    # each column divided by its standard deviation (x_scale), so that the coefficients the
+    # optimiser sees are per SD of their column and a covariate's units cannot stall a fit.
     B1: np.ndarray  # (n, n_psi)
     B2: np.ndarray
     o1: np.ndarray  # offsets, +inf in the top category
@@ -194,6 +197,7 @@ class ClmmDesign:
     fixed_levels: dict = None  # levels seen in fitting of the fixed part's categorical columns
     fixed_values: dict = None  # per fixed-part numeric column: (mean, min, max), for plots
     n_dropped: int = 0
+    x_scale: np.ndarray = None  # standard deviation of each column of X (1 where constant)
 
     @property
     def n_obs(self) -> int:
@@ -202,6 +206,12 @@ class ClmmDesign:
     @property
     def n_psi(self) -> int:
         return self.B1.shape[1]
+
+    @property
+    def psi_scale(self) -> np.ndarray:
+        """Objective units per data unit of each threshold parameter (1) and coefficient
+        (its column's standard deviation)."""
+        return np.concatenate([np.ones(self.thresholds.jacobian.shape[1]), self.x_scale])
 
     @property
     def psi_names(self) -> list[str]:
@@ -529,8 +539,11 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
     n_tau = J.shape[1]
     upper = np.vstack([J, np.zeros((1, n_tau))])  # row K-1 unused: o1 = +inf there
     lower = np.vstack([np.zeros((1, n_tau)), J])  # row 0 unused: o2 = -inf there
-    B1 = np.hstack([upper[y], -X])
-    B2 = np.hstack([lower[y], -X])
+    x_scale = X.std(axis=0) if X.size else np.ones(0)
+    x_scale = np.where(np.isfinite(x_scale) & (x_scale > 0), x_scale, 1.0)
+    minus_x = X / -x_scale
+    B1 = np.concatenate([upper[y], minus_x], axis=1)
+    B2 = np.concatenate([lower[y], minus_x], axis=1)
     # an offset enters the linear predictor like x'beta: subtracted from the thresholds
     offset = offset_values(parsed, df)
     o1 = np.where(y == K - 1, np.inf, -offset)
@@ -554,7 +567,7 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
 
     return ClmmDesign(
         response=response, thresholds=ths, X=X, beta_names=beta_names, B1=B1, B2=B2,
-        o1=o1, o2=o2, weights=np.ones(n) if w is None else w, random=random,
+        o1=o1, o2=o2, weights=np.ones(n) if w is None else w, random=random, x_scale=x_scale,
         fixed_spec=mm.model_spec, beta_columns=keep, offset=offset, n_dropped=n_dropped,
         fixed_levels=categorical_levels(df, sorted(rhs_formula(parsed.fixed).required_variables)),
         fixed_values=_numeric_ranges(df, sorted(rhs_formula(parsed.fixed).required_variables)),

@@ -13,7 +13,6 @@ floor of precision. Standard errors come from that Hessian in R's parameterisati
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import warnings
 from dataclasses import dataclass
@@ -44,13 +43,6 @@ def _blas_controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
-def _column_scales(design: ClmmDesign) -> np.ndarray:
-    """Per fixed parameter: 1 for thresholds, the standard deviation of each X column."""
-    sd = design.X.std(axis=0) if design.X.size else np.ones(0)
-    sd = np.where(np.isfinite(sd) & (sd > 0), sd, 1.0)
-    return np.concatenate([np.ones(design.thresholds.jacobian.shape[1]), sd])
-
-
 UNIDENTIFIED_SE = 100.0  # standard error, in latent units per SD of x, that means no information
 
 
@@ -67,7 +59,7 @@ def _unidentified(design: ClmmDesign, hessian: np.ndarray) -> list[str]:
     with np.errstate(divide="ignore"):
         variance = (eigvec**2 / np.abs(eigval)).sum(axis=1)
     se = np.sqrt(variance[: design.n_psi])
-    bad = se * _column_scales(design) > UNIDENTIFIED_SE
+    bad = se * design.psi_scale > UNIDENTIFIED_SE
     return [name for name, b in zip(design.psi_names, bad) if b]
 
 
@@ -313,7 +305,9 @@ def _newton_polish(objective, phi, lower, hess_guess=None, difference_directions
             hess = _block_secant_update(hess, dirs.T, hessian_directions(
                 objective, param, phi, dirs, g))
     steps = 0
-    while steps < max_steps and np.max(np.abs(g), initial=0.0) >= 1e-9:
+    # the gradient's rounding grows with the size of the sum (1e-8 at a million rows)
+    floor = max(1e-9, 1e-14 * abs(value))
+    while steps < max_steps and np.max(np.abs(g), initial=0.0) >= floor:
         try:
             np.linalg.cholesky(hess)
             step = np.linalg.solve(hess, g)
@@ -557,12 +551,10 @@ def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
 
     parsed = parse_formula(formula, groups=groups, random=random)
     design = build_design(parsed, data, threshold=threshold, weights=weights, na_action=na_action)
-    # The optimiser, the Newton polish and the convergence test work with coefficients per
-    # standard deviation of their column, so that a covariate's units cannot stall the fit.
-    col_scale = _column_scales(design)
-    fit_design = dataclasses.replace(design, B1=design.B1 / col_scale, B2=design.B2 / col_scale)
-    objective = (LaplaceObjective(fit_design, link_obj) if nAGQ == 1
-                 else QuadratureObjective(fit_design, link_obj, int(nAGQ)))
+    # The objective works with coefficients per standard deviation of their column
+    col_scale = design.psi_scale
+    objective = (LaplaceObjective(design, link_obj) if nAGQ == 1
+                 else QuadratureObjective(design, link_obj, int(nAGQ)))
 
     if theta0 is None:
         theta_start = design.random.theta_start()
