@@ -150,3 +150,20 @@ def test_nobs_counts_rows_used():
         fit = interlace.clmm("y ~ x + (1|g)", df)
     assert fit.nobs == len(df) - 10
     assert isinstance(df, pd.DataFrame)
+
+
+@pytest.mark.parametrize("formula, kwargs, link", [
+    ("y ~ x + (1 + x|g)", {"n": 150, "n_groups": 8, "sd": 0.0, "seed": 58}, "cloglog"),
+    ("y ~ x + (1|g) + (1|h)", {"n": 1500, "n_groups": 3, "sd": 3.0, "seed": 25, "n_groups2": 5},
+     "loglog"),
+])
+def test_an_optimiser_step_into_an_impossible_region_is_survived(formula, kwargs, link):
+    """L-BFGS-B stepped where the conditional modes cannot be found (the objective is +inf
+    there), stopped, and the inner solve's warm start was left broken: the fit raised
+    NotPositiveDefinite. The optimiser's best finite point is kept and a failed warm start
+    is retried from u = 0; both optimisers reach the same optimum."""
+    data = simulate(**kwargs)
+    a = interlace.clmm(formula, data, link=link, optimizer="lbfgsb")
+    b = interlace.clmm(formula, data, link=link)
+    assert a.converged and b.converged
+    assert a.llf == pytest.approx(b.llf, abs=1e-7)

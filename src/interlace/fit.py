@@ -211,27 +211,56 @@ def hessian_directions(objective, param: RParameterisation, phi: np.ndarray, dir
     return out
 
 
+class _BestPoint:
+    """Wraps the objective for an optimiser and keeps the lowest finite value it was shown:
+    an optimiser that stops after stepping where the objective is infinite (the conditional
+    modes could not be found) hands back that point, not the best one."""
+
+    def __init__(self, objective):
+        self.objective = objective
+        self.value, self.phi = np.inf, None
+
+    def _keep(self, phi, value):
+        if value < self.value:
+            self.value, self.phi = value, np.array(phi, dtype=float)
+
+    def value_and_grad(self, phi):
+        value, grad = self.objective.value_and_grad(phi)
+        self._keep(phi, value)
+        return value, grad
+
+    def value_only(self, phi):
+        value = self.objective.value(phi)
+        self._keep(phi, value)
+        return value
+
+    def best(self, phi, value):
+        """The optimiser's answer (phi, with its value) if no better point was seen."""
+        return phi if self.phi is None or value <= self.value else self.phi
+
+
 def _optimise(objective: LaplaceObjective, phi0: np.ndarray, lower: np.ndarray,
               optimizer: str, verbose: bool):
     bounds_lower = np.where(np.isfinite(lower), lower, -np.inf)
+    tracked = _BestPoint(objective)
     if optimizer == "lbfgsb":
         res = scipy.optimize.minimize(
-            objective.value_and_grad, phi0, jac=True, method="L-BFGS-B",
+            tracked.value_and_grad, phi0, jac=True, method="L-BFGS-B",
             bounds=list(zip(bounds_lower, [np.inf] * len(phi0))),
             options={"maxiter": 5000, "maxfun": 10000, "ftol": 1e-12, "gtol": 1e-6,
                      "maxcor": 20},
             callback=_progress(objective) if verbose else None,
         )
-        return res.x, bool(res.success), str(res.message), int(res.nit)
+        return tracked.best(res.x, res.fun), bool(res.success), str(res.message), int(res.nit)
     import pybobyqa
 
     res = pybobyqa.solve(
-        objective.value, phi0, bounds=(bounds_lower, np.full(len(phi0), np.inf)),
+        tracked.value_only, phi0, bounds=(bounds_lower, np.full(len(phi0), np.inf)),
         rhobeg=0.2, rhoend=1e-9, maxfun=max(2000, 500 * len(phi0)),
         print_progress=verbose,
     )
     ok = res.flag in (res.EXIT_SUCCESS, res.EXIT_SLOW_WARNING)
-    return res.x, ok, str(res.msg), int(res.nf)
+    return tracked.best(res.x, res.f), ok, str(res.msg), int(res.nf)
 
 
 def _progress(objective):
@@ -419,29 +448,28 @@ def _group_level_directions(design: ClmmDesign, n_free: int) -> np.ndarray:
 
 
 BOUNDARY_PROBE = 1e-2  # how far off its bound a held standard deviation is tried
+MAX_RESTARTS = 3  # rounds of the fallback optimiser after the first attempt
 
 
 def _restart_point(objective, phi, grad_r, param: RParameterisation):
-    """None at an optimum; otherwise where to start once more.
+    """None at an optimum; otherwise why not ("stalled" or "bound") and where to start again.
 
-    Not at an optimum: the free parameters' gradient is not small, or a standard deviation
-    held at its bound of 0 would lower the objective by moving off it. Its derivative there
-    is often exactly 0 (the objective is even in a column of L), so a saddle on the bound is
-    found by trying the value `BOUNDARY_PROBE`; the restart begins at that better value.
+    Stalled: the free parameters' gradient is not small. Bound: a standard deviation held at
+    its bound of 0 would lower the objective by moving off it. Its derivative there is often
+    exactly 0 (the objective is even in a column of L), so the value `BOUNDARY_PROBE` is
+    tried as well; the restart begins there.
     """
     if not np.max(np.abs(grad_r), initial=0.0) < GRAD_TOL:
-        return phi
+        return "stalled", phi
     if param.free.all():
         return None
     value, grad = objective.value_and_grad(phi)
-    if np.any(grad[~param.free] < -GRAD_TOL):
-        return phi
     noise = 1e-11 * max(1.0, abs(value))
     for k in np.flatnonzero(~param.free):
         probe = phi.copy()
         probe[k] = BOUNDARY_PROBE
-        if objective.value(probe) < value - noise:
-            return probe
+        if grad[k] < -GRAD_TOL or objective.value(probe) < value - noise:
+            return "bound", probe
     return None
 
 
@@ -480,10 +508,16 @@ def _maximise(objective, link: Link, theta_start, lower, optimizer: str, verbose
         phi, opt_ok, message, n_iter = _optimise(objective, phi0, lower, optimizer, verbose)
         phi, param, _, grad_r, hess_r, _ = _newton_polish(objective, phi, lower)
         fallback = optimizer
-    restart = _restart_point(objective, phi, grad_r, param)
-    if restart is not None:
-        # stopped early (a start far off, a flat stretch, a bound it should leave): once more
-        phi, opt_ok, message, more = _optimise(objective, restart, lower, fallback, verbose)
+    for round_ in range(MAX_RESTARTS):
+        restart = _restart_point(objective, phi, grad_r, param)
+        if restart is None:
+            break
+        why, point = restart
+        if why == "stalled" and optimizer == "newton" and round_ == 0:
+            # Newton steps that stall far from an optimum may have been drawn into a poor
+            # region (they can creep along a bound); L-BFGS-B starts afresh from R's start
+            point = np.concatenate([fit_clm(objective.design, link)[0], theta_start])
+        phi, opt_ok, message, more = _optimise(objective, point, lower, fallback, verbose)
         n_iter += more
         phi, param, _, grad_r, hess_r, _ = _newton_polish(objective, phi, lower)
     return Optimum(phi, param, grad_r, hess_r, opt_ok, message, n_iter)

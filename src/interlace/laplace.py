@@ -125,19 +125,32 @@ class LaplaceObjective:
 
     # -- inner problem -----------------------------------------------------------------------
     def conditional_modes(self, phi: np.ndarray) -> ConditionalModes:
-        """Find u_hat by Newton's method from the last solution; raise InnerSolveError if hopeless.
+        """Find u_hat by Newton's method from the last solution (warm start), or from u = 0
+        if that fails; raise InnerSolveError or NotPositiveDefinite if both fail.
 
         Converged when the Newton step is below ``step_tol``; the factor of the last step,
         taken at u_hat, gives the log-determinant.
         """
-        design = self.design
         self._last = None
+        warm = self._start(phi)
+        try:
+            modes = self._newton(phi, warm)
+            if modes.converged or not np.any(warm):
+                return modes
+        except (InnerSolveError, NotPositiveDefinite):
+            if not np.any(warm):
+                raise
+        # a warm start left by a failed evaluation far away can itself be the trouble
+        self._tangent = None
+        return self._newton(phi, np.zeros_like(warm))
+
+    def _newton(self, phi: np.ndarray, u: np.ndarray) -> ConditionalModes:
+        design = self.design
         psi, theta = self.split(phi)
         values = self.random.values(theta)
         eta1 = design.B1 @ psi + design.o1
         eta2 = design.B2 @ psi + design.o2
         w = design.weights
-        u = self._start(phi)
         terms, h = self._at(eta1, eta2, values, u)
         if not np.isfinite(h):
             u = np.zeros_like(u)
