@@ -356,13 +356,13 @@ def _newton_polish(objective, phi, lower, hess_guess=None, difference_directions
         t = 1.0 if exact or longest <= GUESS_STEP else GUESS_STEP / longest
         accepted = False
         for _ in range(1 if exact else 20):
-            x_trial = x - t * step
-            if np.all(param.from_r(x_trial, phi) >= lower):
-                new_value, new_g = r_gradient(objective, param, phi, x_trial)
-                if new_value <= value or (new_value <= value + noise
-                                          and np.max(np.abs(new_g)) < np.max(np.abs(g))):
-                    accepted = True
-                    break
+            # a standard deviation that the step would make negative stops on its bound
+            x_trial = param.to_r(np.maximum(param.from_r(x - t * step, phi), lower))
+            new_value, new_g = r_gradient(objective, param, phi, x_trial)
+            if new_value <= value or (new_value <= value + noise
+                                      and np.max(np.abs(new_g)) < np.max(np.abs(g))):
+                accepted = True
+                break
             t *= 0.5
         if not accepted:
             if exact:
@@ -381,10 +381,15 @@ def _newton_polish(objective, phi, lower, hess_guess=None, difference_directions
             exact = False
         elif not exact:
             hess, exact = r_hessian(objective, param, phi, g), True
-    if not np.array_equal(RParameterisation.at(objective, phi).free, param.free):
-        # a standard deviation reached its bound: R's coordinates leave it out from here
-        phi, param, value, g, hess, more = _newton_polish(objective, phi, lower)
-        return phi, param, value, g, hess, steps + more
+        now_free = RParameterisation.at(objective, phi).free
+        if not np.array_equal(now_free, param.free):
+            # a standard deviation reached its bound: on in R's coordinates, which leave it
+            # out, with what is known of the Hessian in the others
+            keep = now_free[param.free]
+            phi, param, value, g, hess, more = _newton_polish(
+                objective, phi, lower, hess_guess=hess[np.ix_(keep, keep)],
+                max_steps=max_steps - steps, verbose=verbose)
+            return phi, param, value, g, hess, steps + more
     if not exact:
         hess = r_hessian(objective, param, phi, g)
     objective.conditional_modes(phi)  # leave the warm start at the optimum
@@ -455,9 +460,10 @@ def _restart_point(objective, phi, grad_r, param: RParameterisation):
     """None at an optimum; otherwise why not ("stalled" or "bound") and where to start again.
 
     Stalled: the free parameters' gradient is not small. Bound: a standard deviation held at
-    its bound of 0 would lower the objective by moving off it. Its derivative there is often
-    exactly 0 (the objective is even in a column of L), so the value `BOUNDARY_PROBE` is
-    tried as well; the restart begins there.
+    its bound of 0 would lower the objective by moving off it (its derivative there is often
+    exactly 0, the objective being even in a column of L, so the value `BOUNDARY_PROBE` is
+    tried as well), or one held just above the bound is better on it. The restart begins
+    at the better value.
     """
     if not np.max(np.abs(grad_r), initial=0.0) < GRAD_TOL:
         return "stalled", phi
@@ -470,6 +476,11 @@ def _restart_point(objective, phi, grad_r, param: RParameterisation):
         probe[k] = BOUNDARY_PROBE
         if grad[k] < -GRAD_TOL or objective.value(probe) < value - noise:
             return "bound", probe
+        if phi[k] > 0:
+            # held near the bound (below BOUNDARY_TOL) but not on it: the bound may be lower
+            probe[k] = 0.0
+            if objective.value(probe) < value:
+                return "bound", probe
     return None
 
 
