@@ -1,12 +1,12 @@
 """Fitting: starting values, the outer optimiser, a Newton polish, the Hessian and standard errors.
 
 ``clmm()`` parses the formula, builds the design and the Laplace objective and starts, as R
-does, from the fixed-effects-only fit (``clm``) and theta = identity. The default optimiser
-takes Newton steps on the exact gradient from a guessed Hessian (clm's, corrected by
-differences along the directions the random effects share with the fixed part), BFGS-updated
-while the steps are long; from `SUBSAMPLE_FROM` rows the start and the guess come from a fit
-to a random eighth of the rows instead. L-BFGS-B or BOBYQA can be chosen, and take over when
-the Newton phase stops early. Every fit ends with Newton steps on a Hessian from forward
+does, from the fixed-effects-only fit (``clm``) and theta = identity. For a single scalar
+random term the default optimiser takes Newton steps on the exact gradient from a guessed
+Hessian (clm's, corrected by differences along the directions the random effects share with
+the fixed part), BFGS-updated while the steps are long; from `SUBSAMPLE_FROM` rows the start
+and the guess come from a fit to a random eighth of the rows, for any model. Otherwise, or if
+chosen, L-BFGS-B (or BOBYQA) runs from R's start; it also takes over when Newton stalls. Every fit ends with Newton steps on a Hessian from forward
 differences of the exact gradient, taken near the optimum, until the gradient is at the
 floor of precision. Standard errors come from that Hessian in R's parameterisation (see
 `RParameterisation`), so that ``vcov`` and ``cond.H`` are R's."""
@@ -288,6 +288,7 @@ class Optimum:
 
 LONG_STEP = 1e-5  # a step (R's coordinates) after which the Hessian must be formed again
 GUESS_STEP = 0.5  # longest first trial (R's coordinates) of a step from a guessed Hessian
+NEWTON_MIN_SD = 0.05  # below this sd, Newton steps in log(sd) hand over to L-BFGS-B
 
 
 def _absolute_eigenvalues(hess: np.ndarray) -> np.ndarray:
@@ -309,8 +310,18 @@ def _block_secant_update(hess: np.ndarray, s: np.ndarray, y: np.ndarray) -> np.n
             + y @ np.linalg.solve(0.5 * (sy + sy.T), y.T))
 
 
+class _TowardsZero(Exception):
+    """Newton steps from a guess are taking a standard deviation towards 0 (below
+    `NEWTON_MIN_SD`): in log(sd) a singular fit is approached a constant factor per step;
+    L-BFGS-B, on the sd with its bound at 0, gets there at once."""
+
+    def __init__(self, phi):
+        super().__init__("a standard deviation is heading for 0")
+        self.phi = phi
+
+
 def _newton_polish(objective, phi, lower, hess_guess=None, difference_directions=(),
-                   max_steps=50, verbose=False):
+                   max_steps=50, verbose=False, give_up_near_zero=False):
     """Newton steps on the free parameters in R's coordinates until the gradient is at the
     floor of precision; returns phi, R's coordinates, value, gradient, Hessian, steps taken.
 
@@ -356,13 +367,16 @@ def _newton_polish(objective, phi, lower, hess_guess=None, difference_directions
         t = 1.0 if exact or longest <= GUESS_STEP else GUESS_STEP / longest
         accepted = False
         for _ in range(1 if exact else 20):
-            # a standard deviation that the step would make negative stops on its bound
-            x_trial = param.to_r(np.maximum(param.from_r(x - t * step, phi), lower))
-            new_value, new_g = r_gradient(objective, param, phi, x_trial)
-            if new_value <= value or (new_value <= value + noise
-                                      and np.max(np.abs(new_g)) < np.max(np.abs(g))):
-                accepted = True
-                break
+            # A step that would make a standard deviation negative is shortened, not cut off
+            # at the bound: stopped there early, several of them can leave the fit in a
+            # corner whose way out no single coordinate shows.
+            x_trial = x - t * step
+            if np.all(param.from_r(x_trial, phi) >= lower):
+                new_value, new_g = r_gradient(objective, param, phi, x_trial)
+                if new_value <= value or (new_value <= value + noise
+                                          and np.max(np.abs(new_g)) < np.max(np.abs(g))):
+                    accepted = True
+                    break
             t *= 0.5
         if not accepted:
             if exact:
@@ -372,6 +386,8 @@ def _newton_polish(objective, phi, lower, hess_guess=None, difference_directions
         s, y = x_trial - x, new_g - g
         x, phi, value, g = x_trial, param.from_r(x_trial, phi), new_value, new_g
         steps += 1
+        if give_up_near_zero and param.log_theta and np.any(phi[param.n_psi:] < NEWTON_MIN_SD):
+            raise _TowardsZero(phi)
         if verbose:
             print(f"newton {steps:4d}  objective {value:.8f}  max|grad| "
                   f"{np.max(np.abs(g)):.3e}", flush=True)
@@ -422,7 +438,8 @@ def _subsample_start(objective, link: Link, theta_start, lower, verbose: bool):
     sample_objective = LaplaceObjective(sample, link)
     start = _maximise(sample_objective, link, theta_start, lower, "newton", verbose,
                       subsample=True)
-    if not np.max(np.abs(start.grad_r), initial=0.0) < GRAD_TOL:
+    if not np.max(np.abs(start.grad_r), initial=0.0) < GRAD_TOL or not start.param.free.all():
+        # not converged, or on a bound that Newton steps from there would hold it to
         return None
     # the sample's conditional modes (same levels, same layout) start the first inner solve
     objective.u = sample_objective.u.copy()
@@ -500,31 +517,42 @@ def _maximise(objective, link: Link, theta_start, lower, optimizer: str, verbose
               subsample: bool) -> Optimum:
     """From the start to the optimum.
 
-    ``newton``: Newton steps from a start with a guessed Hessian (a subsample's fit on large
-    data, the clm fit otherwise); ``lbfgsb``/``bobyqa``: that optimiser from the clm start,
-    then the Newton polish. Whatever stops with a large gradient goes once more through
-    L-BFGS-B (or BOBYQA) and the polish.
+    ``newton``: Newton steps from a start with a guessed Hessian: a subsample's fit on large
+    data, or the clm fit for a single scalar random term; otherwise, and for ``lbfgsb`` and
+    ``bobyqa``, that optimiser (L-BFGS-B for ``newton``) from the clm start, then the Newton
+    polish. A fit that is not at an optimum (see `_restart_point`) goes once more through
+    L-BFGS-B (or BOBYQA) and the polish, up to `MAX_RESTARTS` times.
     """
+    start = None
     if optimizer == "newton":
-        start = None
         if subsample and objective.design.n_obs >= SUBSAMPLE_FROM:
             start = _subsample_start(objective, link, theta_start, lower, verbose)
-        phi, hess_guess, directions = start or _clm_start(objective, link, theta_start)
-        phi, param, _, grad_r, hess_r, n_iter = _newton_polish(
-            objective, phi, lower, hess_guess=hess_guess, difference_directions=directions,
-            verbose=verbose)
-        opt_ok, message, fallback = True, "", "lbfgsb"
+        if start is None and objective.random.is_single_scalar():
+            # log(sd) is R's coordinate here: no bound for the steps to run into
+            start = _clm_start(objective, link, theta_start)
+    fallback = "lbfgsb" if optimizer == "newton" else optimizer
+    if start is not None:
+        phi, hess_guess, directions = start
+        try:
+            phi, param, _, grad_r, hess_r, n_iter = _newton_polish(
+                objective, phi, lower, hess_guess=hess_guess, difference_directions=directions,
+                verbose=verbose, give_up_near_zero=True)
+            opt_ok, message = True, ""
+        except _TowardsZero as near_zero:
+            start = None
+            phi, opt_ok, message, n_iter = _optimise(objective, near_zero.phi, lower, fallback,
+                                                     verbose)
+            phi, param, _, grad_r, hess_r, _ = _newton_polish(objective, phi, lower)
     else:
         phi0 = np.concatenate([fit_clm(objective.design, link)[0], theta_start])
-        phi, opt_ok, message, n_iter = _optimise(objective, phi0, lower, optimizer, verbose)
+        phi, opt_ok, message, n_iter = _optimise(objective, phi0, lower, fallback, verbose)
         phi, param, _, grad_r, hess_r, _ = _newton_polish(objective, phi, lower)
-        fallback = optimizer
     for round_ in range(MAX_RESTARTS):
         restart = _restart_point(objective, phi, grad_r, param)
         if restart is None:
             break
         why, point = restart
-        if why == "stalled" and optimizer == "newton" and round_ == 0:
+        if why == "stalled" and start is not None and round_ == 0:
             # Newton steps that stall far from an optimum may have been drawn into a poor
             # region (they can creep along a bound); L-BFGS-B starts afresh from R's start
             point = np.concatenate([fit_clm(objective.design, link)[0], theta_start])
@@ -558,10 +586,12 @@ def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
         -n < -1: non-adaptive Gauss-Hermite. Quadrature needs a single scalar random term.
     optimizer : {"newton", "lbfgsb", "bobyqa"}
         ``"newton"`` (default): Newton steps on the exact gradient from a guessed Hessian,
-        corrected by BFGS updates and replaced by differences near the optimum; on large
-        data started from a fit to a subsample. ``"lbfgsb"``: L-BFGS-B from R's start.
-        ``"bobyqa"``: derivative-free. Every one ends with Newton steps on a
-        difference Hessian and falls back to L-BFGS-B (BOBYQA) if it stops early.
+        corrected by BFGS updates and replaced by differences near the optimum, started from
+        a fit to a subsample on large data (from 50,000 rows) and from the clm fit for a
+        single scalar random term; L-BFGS-B from R's start for other models on smaller
+        data. ``"lbfgsb"``: L-BFGS-B from R's start. ``"bobyqa"``: derivative-free. Every
+        one ends with Newton steps on a difference Hessian and falls back to L-BFGS-B
+        (BOBYQA) if it stops early.
     theta0 : array-like, optional
         Starting random-effect parameters in R's ``ST`` layout (per term: the standard
         deviations on the diagonal of L, then L's lower triangle by column).
