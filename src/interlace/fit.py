@@ -325,8 +325,8 @@ def _newton_polish(objective, phi, lower, hess_guess=None, difference_directions
     """Newton steps on the free parameters in R's coordinates until the gradient is at the
     floor of precision; returns phi, R's coordinates, value, gradient, Hessian, steps taken.
 
-    Without a guess the Hessian comes from differences of the gradient. A guess (from a fit
-    to a subsample), first made to agree with differences along `difference_directions`, is
+    Without a guess the Hessian comes from differences of the gradient. A guess (a
+    subsample's Hessian, or clm's), first made to agree with differences along `difference_directions`, is
     corrected by BFGS updates while the steps are long, with step halving, and replaced by
     differences once they are short. Either way the Hessian returned is one of
     differences taken within `LONG_STEP` of phi, so a fit that the optimiser already brought
@@ -419,7 +419,7 @@ SUBSAMPLE_SHARE = 8  # that subsample is one row in this many
 def _subsample_start(objective, link: Link, theta_start, lower, verbose: bool):
     """A start near the optimum and a Hessian to begin Newton's method with, from a fit to a
     random eighth of the rows (itself started the same way while it is large); None when that
-    sample misses a response category or its fit does not converge.
+    sample misses a response category, or its fit does not converge or ends on a bound.
 
     With the start this close, a large fit needs a handful of Newton steps instead of the
     optimiser's dozens, whose number grows with n (the thresholds' curvature grows with the
