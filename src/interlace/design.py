@@ -208,6 +208,13 @@ class ClmmDesign:
         return self.B1.shape[1]
 
     @property
+    def threshold_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The tables (K x n_tau) whose rows y give the threshold part of B1 and of B2."""
+        J = self.thresholds.jacobian
+        zero = np.zeros((1, J.shape[1]))
+        return np.vstack([J, zero]), np.vstack([zero, J])
+
+    @property
     def psi_scale(self) -> np.ndarray:
         """Objective units per data unit of each threshold parameter (1) and coefficient
         (its column's standard deviation)."""
@@ -537,8 +544,10 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
     y = response.codes
     J = ths.jacobian
     n_tau = J.shape[1]
-    upper = np.vstack([J, np.zeros((1, n_tau))])  # row K-1 unused: o1 = +inf there
-    lower = np.vstack([np.zeros((1, n_tau)), J])  # row 0 unused: o2 = -inf there
+    # row K-1 of upper is unused (o1 = +inf there), row 0 of lower (o2 = -inf); the objective
+    # relies on B1 and B2 being these rows then -X (ClmmDesign.threshold_rows)
+    upper = np.vstack([J, np.zeros((1, n_tau))])
+    lower = np.vstack([np.zeros((1, n_tau)), J])
     x_scale = X.std(axis=0) if X.size else np.ones(0)
     x_scale = np.where(np.isfinite(x_scale) & (x_scale > 0), x_scale, 1.0)
     minus_x = X / -x_scale
