@@ -408,7 +408,6 @@ def _newton_polish(objective, phi, lower, hess_guess=None, difference_directions
             return phi, param, value, g, hess, steps + more
     if not exact:
         hess = r_hessian(objective, param, phi, g)
-    objective.conditional_modes(phi)  # leave the warm start at the optimum
     return phi, param, value, g, hess, steps
 
 
