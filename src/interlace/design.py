@@ -130,7 +130,7 @@ class RandomDesign:
 
     def values(self, theta: np.ndarray) -> np.ndarray:
         """The (n, m) entries of A = Z Lambda: for each term, x_i' L."""
-        if len(self.terms) == 1 and self.terms[0].size == 1:  # every inner solve: keep it short
+        if self.is_single_scalar():  # every inner solve: keep it short
             return self.terms[0].covariates * theta[0]
         blocks = [t.covariates @ L for t, L in zip(self.terms, self.factors(theta))]
         return np.concatenate(blocks, axis=1)
@@ -210,9 +210,7 @@ class ClmmDesign:
     @property
     def threshold_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """The tables (K x n_tau) whose rows y give the threshold part of B1 and of B2."""
-        J = self.thresholds.jacobian
-        zero = np.zeros((1, J.shape[1]))
-        return np.vstack([J, zero]), np.vstack([zero, J])
+        return threshold_tables(self.thresholds.jacobian)
 
     @property
     def psi_scale(self) -> np.ndarray:
@@ -233,6 +231,20 @@ class ClmmDesign:
             offset=None if self.offset is None else self.offset[index])
 
 
+def threshold_tables(jacobian: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row y of the first table is the upper threshold of category y in the threshold
+    parameters, of the second the lower one. Row K-1 of the first and row 0 of the second are
+    unused (the offsets o1 = +inf and o2 = -inf stand there)."""
+    zero = np.zeros((1, jacobian.shape[1]))
+    return np.vstack([jacobian, zero]), np.vstack([zero, jacobian])
+
+
+def _used_categories(series: pd.Series) -> tuple[np.ndarray, list, np.ndarray]:
+    """A categorical column's codes (-1 for missing), its categories, and which of them occur."""
+    codes, categories = series.cat.codes.to_numpy(), series.cat.categories.tolist()
+    return codes, categories, np.bincount(codes[codes >= 0], minlength=len(categories)) > 0
+
+
 def _level_label(value) -> str:
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
@@ -246,8 +258,7 @@ def code_response(series: pd.Series, name: str) -> Response:
     input takes the sorted unique values, numerically for numbers.
     """
     if isinstance(series.dtype, pd.CategoricalDtype) and series.cat.ordered:
-        codes, categories = series.cat.codes.to_numpy(), series.cat.categories.tolist()
-        used = np.bincount(codes[codes >= 0], minlength=len(categories)) > 0
+        codes, categories, used = _used_categories(series)
         unused = [c for c, u in zip(categories, used) if not u]
         if unused:
             warnings.warn(
@@ -299,10 +310,8 @@ def _sorted_levels(values: np.ndarray) -> np.ndarray:
 def _factor_codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:
     """Codes and labels of a grouping column, observed levels only, in factor order."""
     if isinstance(series.dtype, pd.CategoricalDtype):
-        codes, categories = series.cat.codes.to_numpy(), series.cat.categories.tolist()
-        used = np.bincount(codes, minlength=len(categories)) > 0  # no NA here: rows dropped
-        renumbered = np.cumsum(used) - 1
-        return renumbered[codes].astype(np.int64), [
+        codes, categories, used = _used_categories(series)  # no NA here: rows dropped
+        return (np.cumsum(used) - 1)[codes].astype(np.int64), [
             _level_label(c) for c, u in zip(categories, used) if u]
     uniques, codes = np.unique(series.to_numpy(), return_inverse=True)
     return codes.astype(np.int64), [_level_label(u) for u in uniques]
@@ -394,9 +403,8 @@ def categorical_levels(df: pd.DataFrame, columns) -> dict[str, list]:
     for col in columns:
         series = df[col]
         if isinstance(series.dtype, pd.CategoricalDtype):
-            codes = series.cat.codes.to_numpy()
-            used = np.bincount(codes[codes >= 0], minlength=len(series.cat.categories)) > 0
-            out[col] = [v for v, u in zip(series.cat.categories.tolist(), used) if u]
+            _, categories, used = _used_categories(series)
+            out[col] = [v for v, u in zip(categories, used) if u]
         elif not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
             out[col] = series.dropna().unique().tolist()
     return out
@@ -542,12 +550,8 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
     n = len(df)
     K = response.n_levels
     y = response.codes
-    J = ths.jacobian
-    n_tau = J.shape[1]
-    # row K-1 of upper is unused (o1 = +inf there), row 0 of lower (o2 = -inf); the objective
-    # relies on B1 and B2 being these rows then -X (ClmmDesign.threshold_rows)
-    upper = np.vstack([J, np.zeros((1, n_tau))])
-    lower = np.vstack([np.zeros((1, n_tau)), J])
+    # the objective relies on B1 and B2 being these rows, then -X (ClmmDesign.threshold_rows)
+    upper, lower = threshold_tables(ths.jacobian)
     x_scale = X.std(axis=0) if X.size else np.ones(0)
     x_scale = np.where(np.isfinite(x_scale) & (x_scale > 0), x_scale, 1.0)
     minus_x = X / -x_scale

@@ -6,9 +6,9 @@ random term the default optimiser takes Newton steps on the exact gradient from 
 Hessian (clm's, corrected by differences along the directions the random effects share with
 the fixed part), BFGS-updated while the steps are long; from `SUBSAMPLE_FROM` rows the start
 and the guess come from a fit to a random eighth of the rows, for any model. Otherwise, or if
-chosen, L-BFGS-B (or BOBYQA) runs from R's start; it also takes over when Newton stalls. Every fit ends with Newton steps on a Hessian from forward
-differences of the exact gradient, taken near the optimum, until the gradient is at the
-floor of precision. Standard errors come from that Hessian in R's parameterisation (see
+chosen, L-BFGS-B (or BOBYQA) runs from R's start; it also takes over when Newton stalls.
+Every fit ends with Newton steps on a Hessian from forward differences of the exact gradient,
+taken near the optimum, until the gradient is at the floor of precision. Standard errors come from that Hessian in R's parameterisation (see
 `RParameterisation`), so that ``vcov`` and ``cond.H`` are R's."""
 
 from __future__ import annotations
@@ -178,17 +178,10 @@ def r_hessian(objective, param: RParameterisation, phi: np.ndarray,
     differences taken within `LONG_STEP` of the optimum, so that the fourth printed digit is
     the true one.
     """
-    hess = hessian_columns(objective, param, phi, np.arange(param.free.sum()), grad_at_phi)
-    return 0.5 * (hess + hess.T)
-
-
-def hessian_columns(objective, param: RParameterisation, phi: np.ndarray, columns,
-                    grad_at_phi: np.ndarray | None = None) -> np.ndarray:
-    """The given columns of the Hessian in R's coordinates, by differences of the gradient."""
     x = param.to_r(phi)
-    scale = np.maximum(1.0, np.abs(x[list(columns)]))  # steps relative to the parameter's size
-    steps = np.eye(len(x))[list(columns)] * scale[:, None]
-    return hessian_directions(objective, param, phi, steps, grad_at_phi) / scale
+    scale = np.maximum(1.0, np.abs(x))  # steps relative to each parameter's size
+    hess = hessian_directions(objective, param, phi, np.diag(scale), grad_at_phi) / scale
+    return 0.5 * (hess + hess.T)
 
 
 def hessian_directions(objective, param: RParameterisation, phi: np.ndarray, directions,
@@ -326,9 +319,9 @@ def _newton_polish(objective, phi, lower, hess_guess=None, difference_directions
     floor of precision; returns phi, R's coordinates, value, gradient, Hessian, steps taken.
 
     Without a guess the Hessian comes from differences of the gradient. A guess (a
-    subsample's Hessian, or clm's), first made to agree with differences along `difference_directions`, is
-    corrected by BFGS updates while the steps are long, with step halving, and replaced by
-    differences once they are short. Either way the Hessian returned is one of
+    subsample's Hessian, or clm's), first made to agree with differences along
+    `difference_directions`, is corrected by BFGS updates while the steps are long, with step
+    halving, and replaced by differences once they are short. Either way the Hessian returned is one of
     differences taken within `LONG_STEP` of phi, so a fit that the optimiser already brought
     to the optimum costs one Hessian.
     """

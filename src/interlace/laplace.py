@@ -75,9 +75,9 @@ class LaplaceObjective:
     def split(self, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return phi[: self.n_psi], phi[self.n_psi:]
 
-    def _a_times(self, values: np.ndarray, x: np.ndarray, rows=slice(None)) -> np.ndarray:
-        """A x for the given rows, for x laid out like u."""
-        return np.einsum("is,is->i", values[rows], x[self.random.cols[rows]])
+    def _a_times(self, values: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """A x, for x laid out like u."""
+        return np.einsum("is,is->i", values, x[self.random.cols])
 
     def _at_times(self, values: np.ndarray, y: np.ndarray, rows=slice(None)) -> np.ndarray:
         """A' y over the given rows, for y with one value per one of those rows."""
