@@ -24,10 +24,17 @@ def test_nesting_expands_as_lme4_names_it():
     assert [t.group_name for t in p3.random] == ["a", "b:a", "c:b:a"]
 
 
-def test_random_takes_precedence_over_inline_and_groups():
-    p = parse_formula("y ~ x + (1|g)", groups="h", random=["(1|k)"])
-    assert [t.group_name for t in p.random] == ["k"]
-    assert p.fixed == "x"
+@pytest.mark.parametrize("kwargs", [{"groups": "h"}, {"random": ["(1|k)"]},
+                                    {"groups": "h", "random": ["(1|k)"]}])
+def test_random_effects_given_twice_are_refused(kwargs):
+    """One source used to win silently (random= over the formula's terms over groups=)."""
+    with pytest.raises(ValueError, match="given twice"):
+        parse_formula("y ~ x + (1|g)", **kwargs)
+    if len(kwargs) == 2:
+        with pytest.raises(ValueError, match="random= and groups="):
+            parse_formula("y ~ x", **kwargs)
+    else:
+        assert [t.group_name for t in parse_formula("y ~ x", **kwargs).random] in (["h"], ["k"])
 
 
 @pytest.mark.parametrize("bad, message", [

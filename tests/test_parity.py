@@ -22,13 +22,13 @@ CASES = [k for k in reference()["cases"] if not k.endswith("_fastpath")]
 
 def r_phi(case: dict, design) -> np.ndarray:
     """R's estimates in the objective's parameter layout (theta = R's ST entries) and units
-    (coefficients per standard deviation of their column)."""
+    (coefficients and random-effect covariates per standard deviation of their column)."""
     theta = []
     for term in design.random.terms:
         st = np.array(case["ST"][term.name])
         theta += [st[i, j] for i, j in term.tril_positions()]
-    psi = np.array(list(case["alpha"].values()) + list(case["beta"].values())) * design.psi_scale
-    return np.concatenate([psi, theta])
+    psi = list(case["alpha"].values()) + list(case["beta"].values())
+    return np.concatenate([psi, theta]) * design.phi_scale
 
 
 def as_list(x):

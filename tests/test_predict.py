@@ -92,7 +92,7 @@ def test_new_data_and_new_levels():
     lp = fit.predict(new, type="linear.predictor")
     assert lp.iloc[0] == pytest.approx(fit.fe_params["tempwarm"] + b3)
     with pytest.raises(ValueError, match=r"'judge'.*\['99'\]"):
-        fit.predict(new, new_levels="error")
+        fit.predict(new, allow_new_levels=False)
     with pytest.raises(ValueError, match=r"\['contact'\]"):
         fit.predict(new.drop(columns="contact"))
     with pytest.raises(ValueError, match=r"'temp'.*\['hot'\]"):

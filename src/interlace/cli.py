@@ -35,7 +35,9 @@ def _save_plots(result, path: str) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         raise ValueError("--plot needs matplotlib: pip install 'interlace[plot]'") from None
-    variables = list(result.model.fixed_values) + list(result.model.fixed_levels)
+    from .plots import effect_variables
+
+    variables = effect_variables(result)
     fig, axes = plt.subplots(1, 2 if variables else 1, figsize=(11, 5), squeeze=False)
     result.plot_ranef(ax=axes[0][0])
     if variables:
@@ -72,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.data is None:
             data = interlace.load_wine()
-            formula = args.formula or WINE_FORMULA
+            # random effects given as options replace the example's (1|judge)
+            formula = args.formula or (WINE_FORMULA.split(" + (")[0]
+                                       if args.random or args.groups else WINE_FORMULA)
             data_name = "wine"
             print(f"No --data given: fitting the bundled wine example, {formula}\n")
         else:

@@ -1,17 +1,15 @@
-"""Model structures: the response, the fixed-effects design and the sparse random-effects design.
+"""Model structures: from a parsed formula and a data frame, what the objective needs.
 
-From a parsed formula and a data frame this builds what the objective needs:
-
-- the ordered response as integer codes 0..K-1 with its level labels;
+- the rows: complete ones with positive weight (R drops both first), under their labels in
+  the data, every used column in a plain dtype (`frames.plain_column`);
+- the ordered response as integer codes 0..K-1 with its level labels (`coding`);
 - the fixed part as ordinal's ``clm`` builds it: per observation an upper and a lower
   linear predictor ``e1 = B1 @ psi + o1`` and ``e2 = B2 @ psi + o2`` with psi = (threshold
   parameters, beta); ``o1 = +inf`` in the top category and ``o2 = -inf`` in the bottom one;
-- the random part: per term, the level of each observation and its covariates, and the map
-  from theta (R's ``ST`` parameters: per term the lower-triangular factor L of the
-  covariance, diagonal first, then the lower triangle by columns) to the rows of A = Z Lambda.
+- the random part (`random_design`).
 
-Every observation meets exactly one level of each term, so A is stored row-wise as an
-(n, m) array of column indices and values, m = sum of the terms' sizes. Z is never dense.
+Model matrices come from formulaic on the formula as `rformula` reads it; `fixed_matrix`,
+`offset_values` and `term_matrix` build them for fitting and for new data alike.
 """
 
 from __future__ import annotations
@@ -19,159 +17,20 @@ from __future__ import annotations
 import dataclasses
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 from formulaic import Formula
+from formulaic.errors import FormulaicError
 
+from .coding import Response, code_response, grouping, numeric_ranges, seen_levels
 from .formula import ParsedFormula
-from .frames import to_pandas
+from .frames import plain_column, read_weights, to_pandas
+from .random_design import RandomDesign, RandomEffectsTerm, check_term, covariate_scale
+from .rformula import CONTEXT, FormulaParts, r_column_names, read_formula
 from .thresholds import ThresholdStructure, make_thresholds
-
-_TREATMENT = re.compile(r"([^\[\]:]+)\[T\.([^\]]*)\]")
-
-
-def r_style_name(name: str) -> str:
-    """formulaic's ``temp[T.warm]`` is R's ``tempwarm``; ``Intercept`` is ``(Intercept)``."""
-    if name == "Intercept":
-        return "(Intercept)"
-    return _TREATMENT.sub(lambda m: m.group(1) + m.group(2), name)
-
-
-@dataclass
-class Response:
-    codes: np.ndarray  # 0..K-1
-    levels: list[str]
-
-    @property
-    def n_levels(self) -> int:
-        return len(self.levels)
-
-
-@dataclass
-class RandomEffectsTerm:
-    """One term (expr | group): the level of each observation and its covariates."""
-
-    name: str
-    levels: list[str]
-    index: np.ndarray  # (n,) level of each observation
-    covariates: np.ndarray  # (n, r) the term's columns, e.g. [1, x]
-    coef_names: list[str]
-    factors: tuple[str, ...] = ()
-    expr: str = "1"
-    covariate_spec: object = None  # formulaic ModelSpec, None for a plain intercept
-
-    @property
-    def size(self) -> int:
-        return self.covariates.shape[1]
-
-    @property
-    def n_levels(self) -> int:
-        return len(self.levels)
-
-    @property
-    def n_theta(self) -> int:
-        r = self.size
-        return r * (r + 1) // 2
-
-    def tril_positions(self) -> list[tuple[int, int]]:
-        """(row, col) in L of each theta entry, in R's ST order: diagonal, then lower by column."""
-        r = self.size
-        diag = [(i, i) for i in range(r)]
-        lower = [(i, j) for j in range(r) for i in range(j + 1, r)]
-        return diag + lower
-
-    def factor(self, theta: np.ndarray) -> np.ndarray:
-        """The lower-triangular L with covariance L L' from this term's theta."""
-        L = np.zeros((self.size, self.size))
-        for value, (i, j) in zip(theta, self.tril_positions()):
-            L[i, j] = value
-        return L
-
-
-@dataclass
-class RandomDesign:
-    """All random terms and the layout of u: term by term, level by level, column by column."""
-
-    terms: list[RandomEffectsTerm]
-    cols: np.ndarray = field(init=False)  # (n, m) column of u for each observation's entries
-    term_of_entry: np.ndarray = field(init=False)  # (m,) which term each entry belongs to
-    u_offsets: np.ndarray = field(init=False)
-    theta_offsets: np.ndarray = field(init=False)
-
-    def __post_init__(self):
-        sizes = [t.n_levels * t.size for t in self.terms]
-        self.u_offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        self.theta_offsets = np.concatenate([[0], np.cumsum([t.n_theta for t in self.terms])])
-        cols, owner = [], []
-        for k, term in enumerate(self.terms):
-            base = self.u_offsets[k] + term.index.astype(np.int64) * term.size
-            for s in range(term.size):
-                cols.append(base + s)
-                owner.append(k)
-        self.cols = np.column_stack(cols)
-        self.term_of_entry = np.array(owner)
-
-    @property
-    def q(self) -> int:
-        return int(self.u_offsets[-1])
-
-    @property
-    def n_theta(self) -> int:
-        return int(self.theta_offsets[-1])
-
-    def term_theta(self, theta: np.ndarray, k: int) -> np.ndarray:
-        return theta[self.theta_offsets[k] : self.theta_offsets[k + 1]]
-
-    def factors(self, theta: np.ndarray) -> list[np.ndarray]:
-        return [t.factor(self.term_theta(theta, k)) for k, t in enumerate(self.terms)]
-
-    def values(self, theta: np.ndarray) -> np.ndarray:
-        """The (n, m) entries of A = Z Lambda: for each term, x_i' L."""
-        if self.is_single_scalar():  # every inner solve: keep it short
-            return self.terms[0].covariates * theta[0]
-        blocks = [t.covariates @ L for t, L in zip(self.terms, self.factors(theta))]
-        return np.concatenate(blocks, axis=1)
-
-    def theta_lower_bounds(self) -> np.ndarray:
-        """0 for standard deviations (diagonal of L), -inf for the rest."""
-        lower = []
-        for t in self.terms:
-            lower += [0.0 if i == j else -np.inf for i, j in t.tril_positions()]
-        return np.array(lower)
-
-    def theta_start(self) -> np.ndarray:
-        """R's start: L = identity in every term."""
-        start = []
-        for t in self.terms:
-            start += [1.0 if i == j else 0.0 for i, j in t.tril_positions()]
-        return np.array(start)
-
-    def theta_derivatives(self) -> list[tuple[int, int, int]]:
-        """For each theta entry: (entry column of A it moves, covariate column, term).
-
-        d a_i / d theta for L[j, l] of a term is x_ij in the entry of column l of that term.
-        """
-        out = []
-        entry_start = np.concatenate([[0], np.cumsum([t.size for t in self.terms])])
-        for k, term in enumerate(self.terms):
-            for j, l in term.tril_positions():
-                out.append((int(entry_start[k] + l), j, k))
-        return out
-
-    def theta_names(self) -> list[str]:
-        return [f"ST{i + 1}" for i in range(self.n_theta)]
-
-    def is_single_scalar(self) -> bool:
-        return len(self.terms) == 1 and self.terms[0].size == 1
-
-    def rows(self, index: np.ndarray) -> RandomDesign:
-        """The same terms and levels (so the same u and theta) on a subset of the observations."""
-        return RandomDesign([dataclasses.replace(t, index=t.index[index],
-                                                 covariates=t.covariates[index])
-                             for t in self.terms])
 
 
 @dataclass
@@ -192,10 +51,13 @@ class ClmmDesign:
     weights: np.ndarray
     random: RandomDesign
     fixed_spec: object  # formulaic ModelSpec, for predict
+    parts: FormulaParts = None  # the formula as read against the data's columns
     beta_columns: list = None  # the model-matrix columns kept as fixed effects
     offset: np.ndarray = None  # the summed offset terms (0 without any)
-    fixed_levels: dict = None  # levels seen in fitting of the fixed part's categorical columns
-    fixed_values: dict = None  # per fixed-part numeric column: (mean, min, max), for plots
+    row_labels: pd.Index = None  # each row's label in the data
+    column_levels: dict = None  # levels seen in fitting of every categorical column used
+    column_ranges: dict = None  # per numeric column used: (mean, min, max)
+    column_kinds: dict = None  # per column used: "number", "category" or "bool"
     n_dropped: int = 0
     x_scale: np.ndarray = None  # standard deviation of each column of X (1 where constant)
 
@@ -219,6 +81,11 @@ class ClmmDesign:
         return np.concatenate([np.ones(self.thresholds.jacobian.shape[1]), self.x_scale])
 
     @property
+    def phi_scale(self) -> np.ndarray:
+        """Objective units per data unit of every parameter: psi's, then theta's."""
+        return np.concatenate([self.psi_scale, self.random.theta_scale()])
+
+    @property
     def psi_names(self) -> list[str]:
         return list(self.thresholds.param_names) + list(self.beta_names)
 
@@ -228,7 +95,8 @@ class ClmmDesign:
             self, response=dataclasses.replace(self.response, codes=self.response.codes[index]),
             X=self.X[index], B1=self.B1[index], B2=self.B2[index], o1=self.o1[index],
             o2=self.o2[index], weights=self.weights[index], random=self.random.rows(index),
-            offset=None if self.offset is None else self.offset[index])
+            offset=None if self.offset is None else self.offset[index],
+            row_labels=None if self.row_labels is None else self.row_labels[index])
 
 
 def threshold_tables(jacobian: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -237,84 +105,6 @@ def threshold_tables(jacobian: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     unused (the offsets o1 = +inf and o2 = -inf stand there)."""
     zero = np.zeros((1, jacobian.shape[1]))
     return np.vstack([jacobian, zero]), np.vstack([zero, jacobian])
-
-
-def _used_categories(series: pd.Series) -> tuple[np.ndarray, list, np.ndarray]:
-    """A categorical column's codes (-1 for missing), its categories, and which of them occur."""
-    codes, categories = series.cat.codes.to_numpy(), series.cat.categories.tolist()
-    return codes, categories, np.bincount(codes[codes >= 0], minlength=len(categories)) > 0
-
-
-def _level_label(value) -> str:
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def code_response(series: pd.Series, name: str) -> Response:
-    """Integer codes and labels for the ordered response.
-
-    An ordered Categorical keeps its order (unused levels dropped, with a warning); other
-    input takes the sorted unique values, numerically for numbers.
-    """
-    if isinstance(series.dtype, pd.CategoricalDtype) and series.cat.ordered:
-        codes, categories, used = _used_categories(series)
-        unused = [c for c, u in zip(categories, used) if not u]
-        if unused:
-            warnings.warn(
-                f"response {name!r}: dropping unused levels {list(map(str, unused))}",
-                UserWarning,
-                stacklevel=4,
-            )
-        levels = [_level_label(c) for c, u in zip(categories, used) if u]
-        codes = (np.cumsum(used) - 1)[codes].astype(np.int64)
-    else:
-        values = series.to_numpy()
-        if isinstance(series.dtype, pd.CategoricalDtype):
-            values = series.astype(series.cat.categories.dtype).to_numpy()
-        uniques = _sorted_levels(values)
-        if values.dtype.kind == "f" and len(uniques) > 20 and np.any(uniques != np.round(uniques)):
-            raise ValueError(
-                f"response {name!r} looks continuous ({len(uniques)} distinct values, not all "
-                "whole numbers); clmm needs an ordinal response: cut it into ordered categories"
-            )
-        if values.dtype.kind not in "iufb":
-            warnings.warn(
-                f"response {name!r} is not an ordered Categorical; its levels are taken in "
-                f"sorted order {[str(u) for u in uniques]}. Pass an ordered pandas Categorical "
-                "(or a polars Enum) to set the order.",
-                UserWarning,
-                stacklevel=4,
-            )
-        codes = pd.Categorical(values, categories=uniques).codes.astype(np.int64)
-        levels = [_level_label(u) for u in uniques]
-    if len(levels) < 2:
-        raise ValueError(
-            f"response {name!r} has {len(levels)} observed level(s); an ordinal model needs at least 2"
-        )
-    return Response(codes, levels)
-
-
-def _sorted_levels(values: np.ndarray) -> np.ndarray:
-    """Sorted unique values; strings that all read as numbers sort numerically."""
-    uniques = np.unique(values)
-    if uniques.dtype.kind in "OUS":
-        try:
-            as_numbers = np.array([float(u) for u in uniques])
-        except (TypeError, ValueError):
-            return uniques
-        return uniques[np.argsort(as_numbers, kind="stable")]
-    return uniques
-
-
-def _factor_codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:
-    """Codes and labels of a grouping column, observed levels only, in factor order."""
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        codes, categories, used = _used_categories(series)  # no NA here: rows dropped
-        return (np.cumsum(used) - 1)[codes].astype(np.int64), [
-            _level_label(c) for c, u in zip(categories, used) if u]
-    uniques, codes = np.unique(series.to_numpy(), return_inverse=True)
-    return codes.astype(np.int64), [_level_label(u) for u in uniques]
 
 
 def _identifiable_columns(full: np.ndarray, names: list[str]) -> list[int]:
@@ -333,11 +123,11 @@ def _identifiable_columns(full: np.ndarray, names: list[str]) -> list[int]:
             col = col - kept_basis @ (kept_basis.T @ col)
         residual = np.linalg.norm(col)
         if norm == 0 or residual <= 1e-7 * norm:
-            if name != "Intercept":
-                aliased.append(r_style_name(name))
+            if name != "(Intercept)":
+                aliased.append(name)
             continue
         kept_basis = np.column_stack([kept_basis, col / residual])
-        if name != "Intercept":
+        if name != "(Intercept)":
             keep.append(j)
     if aliased:
         warnings.warn(
@@ -348,204 +138,131 @@ def _identifiable_columns(full: np.ndarray, names: list[str]) -> list[int]:
     return keep
 
 
-def _check_term(term: RandomEffectsTerm, n_obs: int) -> None:
-    """Refuse random terms the data cannot inform; warn where R warns."""
-    if term.n_levels < 2:
-        raise ValueError(
-            f"grouping factor {term.name!r} has {term.n_levels} level; a random effect needs "
-            "at least 2 (drop the term, or use the column as a fixed effect)"
-        )
-    if term.n_levels * term.size >= n_obs:
-        warnings.warn(
-            f"grouping factor {term.name!r}: {term.n_levels * term.size} random effects for "
-            f"{n_obs} observations; their variance is barely identified",
-            UserWarning, stacklevel=4,
-        )
-    has_intercept = np.any(np.all(term.covariates == 1.0, axis=0))
-    if term.size > 1 and has_intercept:
-        for j, name in enumerate(term.coef_names):
-            x = term.covariates[:, j]
-            if np.all(x == 1.0):
-                continue
-            high = np.full(term.n_levels, -np.inf)
-            low = np.full(term.n_levels, np.inf)
-            np.maximum.at(high, term.index, x)
-            np.minimum.at(low, term.index, x)
-            if np.all(high - low <= 1e-12 * max(1.0, np.max(np.abs(x)))):
-                raise ValueError(
-                    f"random slope {name!r} in ({term.expr} | {term.name}) is constant within "
-                    f"every level of {term.name!r}, so it cannot be told from the intercept; "
-                    "drop it from the random term"
-                )
-
-
-def term_covariates(expr: str, df: pd.DataFrame, spec=None):
-    """A random term's covariates (n, r) and their formulaic spec (None for ``1``)."""
-    if spec is None and expr.strip() == "1":  # the common random intercept needs no model matrix
-        return np.ones((len(df), 1)), None
-    if spec is not None:
-        return np.asarray(spec.get_model_matrix(df, output="numpy"), dtype=float), spec
-    mm = _model_matrix(expr, df, f"random term ({expr} | ...)")
-    return np.asarray(mm, dtype=float), mm.model_spec
-
-
-def group_labels(df: pd.DataFrame, factors: tuple[str, ...]) -> np.ndarray:
-    """The label of each row's level of a (possibly interacted) grouping factor, as R's."""
-    labels = df[factors[0]].map(_level_label).astype(str).to_numpy(dtype=object)
-    for name in factors[1:]:
-        labels = labels + ":" + df[name].map(_level_label).astype(str).to_numpy(dtype=object)
-    return labels
-
-
-def categorical_levels(df: pd.DataFrame, columns) -> dict[str, list]:
-    """The levels seen in fitting of each non-numeric column, to check new data against."""
-    out = {}
-    for col in columns:
-        series = df[col]
-        if isinstance(series.dtype, pd.CategoricalDtype):
-            _, categories, used = _used_categories(series)
-            out[col] = [v for v, u in zip(categories, used) if u]
-        elif not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
-            out[col] = series.dropna().unique().tolist()
-    return out
-
-
-def _numeric_ranges(df: pd.DataFrame, columns) -> dict[str, tuple[float, float, float]]:
-    out = {}
-    for col in columns:
-        if pd.api.types.is_numeric_dtype(df[col]) and not pd.api.types.is_bool_dtype(df[col]):
-            x = df[col].to_numpy(dtype=float)
-            out[col] = (float(x.mean()), float(x.min()), float(x.max()))
-    return out
-
-
-def _grouping(df: pd.DataFrame, factors: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
-    """Levels of an interaction of grouping columns, labelled ``a:b`` as R does."""
-    codes, labels = _factor_codes(df[factors[0]])
-    for name in factors[1:]:
-        c2, l2 = _factor_codes(df[name])
-        combined = codes * len(l2) + c2
-        observed, codes = np.unique(combined, return_inverse=True)
-        labels = [f"{labels[v // len(l2)]}:{l2[v % len(l2)]}" for v in observed]
-    return codes.astype(np.int64), labels
-
-
 @lru_cache(maxsize=256)
 def rhs_formula(rhs: str) -> Formula:
     """formulaic's parse of a right-hand side, kept: parsing costs as much as building."""
     return Formula(rhs)
 
 
-def _model_matrix(rhs: str, df: pd.DataFrame, what: str):
+_ESCAPES = re.compile(r"\x1b\[[0-9;]*m|[\u29da\u29db]")
+
+
+def one_line(exc: Exception) -> str:
+    """formulaic's messages span lines and carry terminal colour codes: one plain line."""
+    return " ".join(_ESCAPES.sub("", str(exc)).split())
+
+
+def model_matrix(rhs: str, df: pd.DataFrame, what: str, spec=None):
+    """formulaic's model matrix of ``rhs`` (or of a fitted ``spec``, for new data), in
+    numpy; an error names the part of the formula at fault in one line."""
     try:
-        return rhs_formula(rhs).get_model_matrix(df, output="numpy")  # numpy: half pandas' cost
-    except Exception as exc:  # formulaic raises several types; name the part at fault
-        raise ValueError(f"cannot build the {what} from {rhs!r}: {exc}") from exc
+        with warnings.catch_warnings():
+            # a level formulaic has not seen would be coded as the reference level
+            warnings.filterwarnings("error", message=".*categories outside of the nominated")
+            if spec is not None:
+                return spec.get_model_matrix(df, output="numpy", context=CONTEXT)
+            return rhs_formula(rhs).get_model_matrix(df, output="numpy", context=CONTEXT)
+    except (FormulaicError, ValueError, TypeError, NameError, KeyError, Warning) as exc:
+        raise ValueError(f"cannot build the {what}: {one_line(exc)}") from None
 
 
-def _plain_dtypes(df: pd.DataFrame, response: str, columns) -> pd.DataFrame:
-    """pandas' nullable dtypes (after the NA rows are gone) as the plain ones formulaic knows:
-    Int64/Float64 as numbers, boolean as bool, strings as a Categorical of sorted levels; only
-    the given columns are looked at."""
-    converted = {}
-    for col in columns:
-        s = df[col]
-        dtype = s.dtype
-        if isinstance(dtype, pd.CategoricalDtype) or (
-                isinstance(dtype, np.dtype) and dtype.kind in "iufb"):
-            continue
-        if isinstance(dtype, pd.BooleanDtype):
-            converted[col] = s.astype(bool)
-        elif pd.api.types.is_extension_array_dtype(dtype) and pd.api.types.is_numeric_dtype(dtype):
-            converted[col] = s.astype("int64" if pd.api.types.is_integer_dtype(dtype) else "float64")
-        elif col != response and (pd.api.types.is_string_dtype(dtype) or dtype == object):
-            text = s.astype(str)
-            converted[col] = pd.Categorical(
-                text, categories=_sorted_levels(text.to_numpy(dtype=object)))
-    return df.assign(**converted) if converted else df
-
-
-def _weights(weights, frame: pd.DataFrame) -> np.ndarray:
-    """Case weights from a column name or an array; non-negative and finite, one per row."""
-    if isinstance(weights, str):
-        if weights not in frame.columns:
-            raise ValueError(f"weights column {weights!r} is not in the data")
-        w = pd.to_numeric(frame[weights], errors="coerce").to_numpy(dtype=float)
-        what = f"weights column {weights!r}"
-    else:
-        w = np.asarray(weights, dtype=float).ravel()
-        what = "weights"
-    if w.shape != (len(frame),):
-        raise ValueError(f"{what} must have one value per row ({len(frame)}), got {w.size}")
-    bad = ~np.isfinite(w) | (w < 0)
+def check_finite(values: np.ndarray, names, what: str, row_labels) -> None:
+    """Refuse infinite or undefined values, naming the column and rows."""
+    bad = ~np.isfinite(values)
     if bad.any():
-        raise ValueError(f"{what} must be finite and non-negative; row(s) "
-                         f"{np.flatnonzero(bad)[:5].tolist()} are not")
-    if not w.sum() > 0:
-        raise ValueError(f"{what} are all zero: there is nothing to fit")
-    return w
+        j = int(np.flatnonzero(bad.any(axis=0))[0])
+        rows = np.flatnonzero(bad[:, j])
+        raise ValueError(f"{what} {names[j]!r} is infinite or undefined in row(s) "
+                         f"{list(row_labels[rows[:5]])}; remove those rows or transform it")
 
 
-def offset_values(parsed: ParsedFormula, df: pd.DataFrame) -> np.ndarray:
+def fixed_matrix(parts: FormulaParts, df: pd.DataFrame, spec=None):
+    """The fixed part's full model matrix with an intercept first, its R names, formulaic's
+    spec, and whether the formula had removed the intercept (R then assumes one: the
+    thresholds are the intercept)."""
+    mm = model_matrix(parts.fixed, df, "fixed effects", spec)
+    names = r_column_names(mm.model_spec.column_names, parts.columns)
+    full = np.asarray(mm, dtype=float)
+    assumed = "(Intercept)" not in names
+    if assumed:
+        full = np.column_stack([np.ones(len(df)), full])
+        names = ["(Intercept)"] + names
+    return full, names, mm.model_spec, assumed
+
+
+def offset_values(parts: FormulaParts, df: pd.DataFrame, parsed_offsets) -> np.ndarray:
     """The sum of the formula's offset(...) terms, zero without any."""
     total = np.zeros(len(df))
-    for expr in parsed.offsets:
-        mm = _model_matrix(f"0 + {expr}", df, f"offset({expr})")
-        values = np.asarray(mm, dtype=float)
+    for expr, text in zip(parts.offsets, parsed_offsets):
+        values = np.asarray(model_matrix(expr, df, f"offset({text})"), dtype=float)
         if values.shape[1] != 1:
-            raise ValueError(f"offset({expr}) must be one numeric column")
+            raise ValueError(f"offset({text}) must be one numeric column")
         total += values[:, 0]
     return total
 
 
-def _required_columns(parsed: ParsedFormula) -> list[str]:
-    cols = [parsed.response]
-    cols += sorted(rhs_formula(parsed.fixed).required_variables)
-    for expr in parsed.offsets:
-        cols += sorted(rhs_formula(f"0 + {expr}").required_variables)
-    for term in parsed.random:
-        cols += sorted(rhs_formula(term.expr).required_variables)
-        cols += list(term.factors)
-    return list(dict.fromkeys(cols))
+def term_matrix(parts: FormulaParts, expr, what: str, df: pd.DataFrame, spec=None):
+    """A random term's covariates in the data's units, their R names and formulaic's spec
+    (``expr`` and ``spec`` None: a plain intercept, which needs no model matrix)."""
+    if expr is None and spec is None:
+        return np.ones((len(df), 1)), ["(Intercept)"], None
+    mm = model_matrix(expr, df, f"random term {what}", spec)
+    return (np.asarray(mm, dtype=float), r_column_names(mm.model_spec.column_names, parts.columns),
+            mm.model_spec)
+
+
+def column_kind(series: pd.Series) -> str:
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return "category"
+    return "bool" if pd.api.types.is_bool_dtype(series) else "number"
+
+
+def usable_rows(frame: pd.DataFrame, needed, weights, na_action: str):
+    """Which rows to fit (complete, positive weight), their weights, and how many rows had
+    missing values."""
+    missing_by_column = {c: frame[c].isna().to_numpy() for c in needed}
+    incomplete = np.logical_or.reduce(list(missing_by_column.values()))
+    n_dropped = int(incomplete.sum())
+    if n_dropped:
+        if na_action == "raise":
+            bad = [c for c in needed if missing_by_column[c].any()]
+            raise ValueError(f"missing values in column(s) {bad}; drop them or use na_action='drop'")
+        warnings.warn(f"dropping {n_dropped} row(s) with missing values", UserWarning, stacklevel=4)
+    keep = ~incomplete
+    if weights is not None:
+        keep &= weights > 0  # as R, rows of weight 0 are not part of the model
+    if not keep.any():
+        raise ValueError("no complete rows with a positive weight to fit")
+    return keep, None if weights is None else weights[keep], n_dropped
 
 
 def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
                  weights=None, na_action: str = "drop") -> ClmmDesign:
     frame = to_pandas(data)
-    needed = _required_columns(parsed)
-    missing = [c for c in needed if c not in frame.columns]
-    if missing:
-        raise ValueError(
-            f"column(s) {missing} named in the formula are not in the data; "
-            f"available: {list(map(str, frame.columns))}"
-        )
-    w = None if weights is None else _weights(weights, frame)
-    # column by column: selecting a sub-frame of categorical columns costs more (pandas 3)
-    missing_by_column = {c: frame[c].isna().to_numpy() for c in needed}
-    incomplete = np.logical_or.reduce(list(missing_by_column.values()))
-    n_dropped = int(incomplete.sum())
-    df = frame
-    if n_dropped:
-        if na_action == "raise":
-            bad = [c for c in needed if missing_by_column[c].any()]
-            raise ValueError(f"missing values in column(s) {bad}; drop them or use na_action='drop'")
-        warnings.warn(f"dropping {n_dropped} row(s) with missing values", UserWarning, stacklevel=3)
-        df = frame.loc[~incomplete, needed]
-        if w is not None:
-            w = w[~incomplete]
-    if len(df) == 0:
-        raise ValueError("no complete rows to fit")
-    df = _plain_dtypes(df.reset_index(drop=True), parsed.response, needed)
-
-    response = code_response(df[parsed.response], parsed.response)
+    parts = read_formula(parsed, frame.columns)
+    needed = list(parts.columns.placeholders)
+    w = None if weights is None else read_weights(weights, frame)
+    keep, w, n_dropped = usable_rows(frame, needed, w, na_action)
+    everything = keep.all()
+    row_labels = frame.index if everything else frame.index[keep]
+    df = pd.DataFrame({c: plain_column(frame[c] if everything else frame[c][keep],
+                                       drop_unused=c != parts.response)
+                       for c in needed}).reset_index(drop=True)
+    for c in needed:
+        if column_kind(df[c]) == "number":
+            check_finite(df[c].to_numpy(dtype=float)[:, None], [c], "column", row_labels)
+    response = code_response(df[parts.response], parts.response, parts.response_order_asked)
     ths = make_thresholds(threshold, response.levels)
+    renamed = parts.columns.rename(df)
 
-    mm = _model_matrix(parsed.fixed, df, "fixed effects")
-    names = list(mm.model_spec.column_names)
-    full = np.asarray(mm, dtype=float)
-    keep = _identifiable_columns(full, names)
-    X = full[:, keep]
-    beta_names = [r_style_name(names[j]) for j in keep]
+    full, names, fixed_spec, assumed = fixed_matrix(parts, renamed)
+    if assumed:
+        warnings.warn("an intercept is needed and assumed (the thresholds are the intercept), "
+                      "as in R", UserWarning, stacklevel=3)
+    check_finite(full, names, "fixed-effect column", row_labels)
+    keep_cols = _identifiable_columns(full, names)
+    X = full[:, keep_cols]
+    beta_names = [names[j] for j in keep_cols]
 
     n = len(df)
     K = response.n_levels
@@ -558,30 +275,48 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
     B1 = np.concatenate([upper[y], minus_x], axis=1)
     B2 = np.concatenate([lower[y], minus_x], axis=1)
     # an offset enters the linear predictor like x'beta: subtracted from the thresholds
-    offset = offset_values(parsed, df)
+    offset = offset_values(parts, renamed, parsed.offsets)
+    check_finite(offset[:, None], ["offset"], "the", row_labels)
     o1 = np.where(y == K - 1, np.inf, -offset)
     o2 = np.where(y == 0, -np.inf, -offset)
 
     terms = []
-    for term in parsed.random:
-        index, levels = _grouping(df, term.factors)
-        covariates, spec = term_covariates(term.expr, df)
-        coef_names = (["(Intercept)"] if spec is None
-                      else [r_style_name(c) for c in spec.column_names])
+    for k, term in enumerate(parsed.random):
+        index, levels = grouping(df, term.factors)
+        covariates, coef_names, spec = term_matrix(parts, parts.random[k], str(term), renamed)
+        check_finite(covariates, coef_names, f"covariate of {term}:", row_labels)
+        scale = covariate_scale(covariates)
         terms.append(RandomEffectsTerm(name=term.group_name, levels=levels, index=index,
-                                       covariates=covariates, coef_names=coef_names,
+                                       covariates=covariates / scale, coef_names=coef_names,
                                        factors=term.factors, expr=term.expr,
-                                       covariate_spec=spec))
+                                       covariate_spec=spec, covariate_scale=scale))
     for term in terms:
-        _check_term(term, len(df))
+        check_term(term, len(df))
     # R orders the terms by their number of levels, largest first
     terms.sort(key=lambda t: -t.n_levels)
-    random = RandomDesign(terms)
-
+    _name_terms(terms)
+    grouping_columns = {c for t in parsed.random for c in t.factors}
+    described = [c for c in needed if c != parts.response and c not in grouping_columns]
     return ClmmDesign(
         response=response, thresholds=ths, X=X, beta_names=beta_names, B1=B1, B2=B2,
-        o1=o1, o2=o2, weights=np.ones(n) if w is None else w, random=random, x_scale=x_scale,
-        fixed_spec=mm.model_spec, beta_columns=keep, offset=offset, n_dropped=n_dropped,
-        fixed_levels=categorical_levels(df, sorted(rhs_formula(parsed.fixed).required_variables)),
-        fixed_values=_numeric_ranges(df, sorted(rhs_formula(parsed.fixed).required_variables)),
+        o1=o1, o2=o2, weights=np.ones(n) if w is None else w, random=RandomDesign(terms),
+        x_scale=x_scale, fixed_spec=fixed_spec, parts=parts, beta_columns=keep_cols,
+        offset=offset, row_labels=row_labels, n_dropped=n_dropped,
+        column_levels=seen_levels(df, described, parts.factor_columns),
+        column_ranges=numeric_ranges(df, described),
+        column_kinds={c: column_kind(df[c]) for c in needed},
     )
+
+
+def _name_terms(terms: list[RandomEffectsTerm]) -> None:
+    """Unique keys for terms that share a grouping factor (``g``, ``g.1``, as lme4's
+    VarCorr), and no coefficient twice within one grouping factor."""
+    seen: dict = {}
+    for term in terms:
+        count = seen.get(term.name, [])
+        twice = set(term.coef_names) & {c for other in count for c in other.coef_names}
+        if twice:
+            raise ValueError(f"random effect(s) {sorted(twice)} of {term.name!r} appear in two "
+                             "random terms; give each once")
+        term.key = term.name if not count else f"{term.name}.{len(count)}"
+        seen[term.name] = count + [term]

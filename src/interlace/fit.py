@@ -29,15 +29,38 @@ from .laplace import LaplaceObjective
 from .links import Link, get_link
 from .memory import reuse_large_blocks
 from .quadrature import QuadratureObjective
+from .random_design import BOUNDARY_TOL
 from .result import CLMMResult, ConvergenceWarning
 
 OPTIMIZERS = ("newton", "lbfgsb", "bobyqa")
 GRAD_TOL = 1e-4  # max |gradient| below which a fit counts as converged
-BOUNDARY_TOL = 1e-3  # a standard deviation below this is on the boundary (R's paratBoundary2)
-DENSE_THREADS_FROM = 1000  # size of the dense Schur complement from which BLAS may use threads
 
 
 @lru_cache(maxsize=1)
+def _check_arguments(*, link, threshold, nAGQ, optimizer, na_action, verbose, threads):
+    """Each argument of the right type and among its choices, named when it is not."""
+    from .links import LINKS
+    from .thresholds import THRESHOLD_STRUCTURES as STRUCTURES
+
+    for name, value, choices in (("link", link, LINKS), ("threshold", threshold, STRUCTURES),
+                                 ("optimizer", optimizer, OPTIMIZERS),
+                                 ("na_action", na_action, ("drop", "raise"))):
+        if not isinstance(value, str) or value not in choices:
+            raise ValueError(f"unknown {name} {value!r}; choose one of "
+                             f"{', '.join(map(repr, choices))}")
+    if (isinstance(nAGQ, bool) or not isinstance(nAGQ, (int, np.integer))
+            or nAGQ in (0, -1)):
+        raise ValueError(
+            f"nAGQ must be an integer: 1 (Laplace), n > 1 (adaptive Gauss-Hermite with n "
+            f"points) or -n < -1 (non-adaptive), got {nAGQ!r}")
+    if not isinstance(verbose, bool):
+        raise TypeError(f"verbose must be True or False, not {verbose!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(
+            threads, (int, np.integer)) or threads < 1):
+        raise ValueError(f"threads must be a whole number of at least 1, or None, "
+                         f"not {threads!r}")
+
+
 def _blas_controller() -> ThreadpoolController:
     """Scanning the loaded libraries costs milliseconds; do it once per process."""
     return ThreadpoolController()
@@ -61,6 +84,9 @@ def _unidentified(design: ClmmDesign, hessian: np.ndarray) -> list[str]:
     se = np.sqrt(variance[: design.n_psi])
     bad = se * design.psi_scale > UNIDENTIFIED_SE
     return [name for name, b in zip(design.psi_names, bad) if b]
+
+
+_ROUNDING = 1e-13  # relative rounding of a sum of log-probabilities
 
 
 def fit_clm(design: ClmmDesign, link: Link, max_iter: int = 100) -> tuple[np.ndarray, np.ndarray]:
@@ -97,7 +123,10 @@ def fit_clm(design: ClmmDesign, link: Link, max_iter: int = 100) -> tuple[np.nda
             step = np.linalg.solve(hess, grad)
         except np.linalg.LinAlgError:
             step = np.linalg.lstsq(hess, grad, rcond=None)[0]
-        if np.max(np.abs(step)) < 1e-10:
+        # Stop when Newton's predicted decrease g'H^-1 g / 2 is below the value's rounding:
+        # an absolute step size never gets there for some links (probit took 2,385
+        # evaluations on wine, each step's line search halving 40 times in rounding noise).
+        if not grad @ step > _ROUNDING * max(1.0, abs(value)):
             break
         s = 1.0
         for _ in range(40):
@@ -127,14 +156,16 @@ class RParameterisation:
         random = objective.random
         n_psi = objective.n_psi
         theta = phi[n_psi:]
-        log_theta = random.is_single_scalar()
-        lower = random.theta_lower_bounds()
-        if log_theta:
-            boundary = theta <= 0.0
-        else:
-            boundary = np.isfinite(lower) & (theta < BOUNDARY_TOL)
-        free = np.concatenate([np.ones(n_psi, bool), ~boundary])
-        return cls(n_psi, log_theta, free)
+        free = np.concatenate([np.ones(n_psi, bool), ~random.boundary(theta)])
+        return cls(n_psi, random.is_single_scalar(), free)
+
+    def coordinate_scale(self, phi_scale: np.ndarray) -> np.ndarray:
+        """Per free coordinate, the objective's units per data unit; a log(sd) coordinate
+        only shifts with the units, so its scale is 1."""
+        c = phi_scale.copy()
+        if self.log_theta:
+            c[self.n_psi:] = 1.0
+        return c[self.free]
 
     def to_r(self, phi: np.ndarray) -> np.ndarray:
         x = phi.copy()
@@ -556,7 +587,8 @@ def _maximise(objective, link: Link, theta_start, lower, optimizer: str, verbose
 
 def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
          threshold: str = "flexible", nAGQ: int = 1, optimizer: str = "newton",
-         theta0=None, weights=None, na_action: str = "drop", verbose: bool = False) -> CLMMResult:
+         theta0=None, weights=None, na_action: str = "drop", verbose: bool = False,
+         threads: int | None = 1) -> CLMMResult:
     """Fit a cumulative link mixed model by maximising the Laplace approximation.
 
     Parameters
@@ -568,8 +600,8 @@ def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
     groups : str or list of str, optional
         Grouping columns, one random intercept each (``groups="judge"`` is ``(1|judge)``).
     random : str or list of str, optional
-        lme4-style random terms, e.g. ``["(1 + PROD|RESP)"]``; takes precedence over inline
-        terms and ``groups``.
+        lme4-style random terms, e.g. ``["(1 + PROD|RESP)"]``. Random effects come from one
+        of: terms in the formula, ``random``, ``groups``.
     link : {"logit", "probit", "cloglog", "loglog", "cauchit"}
     threshold : {"flexible", "symmetric", "symmetric2", "equidistant"}
         R's threshold structures; ``result.threshold_params`` holds their parameters.
@@ -586,12 +618,18 @@ def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
         (BOBYQA) if it stops early.
     theta0 : array-like, optional
         Starting random-effect parameters in R's ``ST`` layout (per term: the standard
-        deviations on the diagonal of L, then L's lower triangle by column).
+        deviations on the diagonal of L, then L's lower triangle by column), in the data's
+        units.
     weights : str or array-like, optional
-        Non-negative case weights: a column name or one value per row.
+        Non-negative case weights: a column name, a pandas Series (matched to the data's
+        rows by index) or one value per row. Rows of weight 0 are left out, as in R.
     na_action : {"drop", "raise"}
     verbose : bool
         Print the optimiser's progress.
+    threads : int or None
+        Threads for dense linear algebra (BLAS). 1, the default, was measured fastest: the
+        dense parts are small, and on a busy machine threaded BLAS made a 300k-row crossed
+        fit 10x slower. None leaves BLAS's own setting.
 
     Returns
     -------
@@ -605,41 +643,39 @@ def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
     -81.57
     """
     started = time.perf_counter()
+    _check_arguments(link=link, threshold=threshold, nAGQ=nAGQ, optimizer=optimizer,
+                     na_action=na_action, verbose=verbose, threads=threads)
     link_obj = get_link(link)
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {optimizer!r}; choose 'newton', 'lbfgsb' or 'bobyqa'")
-    if (isinstance(nAGQ, bool) or not isinstance(nAGQ, (int, np.integer))
-            or nAGQ in (0, -1)):
-        raise ValueError(
-            f"nAGQ must be an integer: 1 (Laplace), n > 1 (adaptive Gauss-Hermite with n "
-            f"points) or -n < -1 (non-adaptive), got {nAGQ!r}")
-    if na_action not in ("drop", "raise"):
-        raise ValueError(f"na_action must be 'drop' or 'raise', not {na_action!r}")
 
     parsed = parse_formula(formula, groups=groups, random=random)
     design = build_design(parsed, data, threshold=threshold, weights=weights, na_action=na_action)
-    # The objective works with coefficients per standard deviation of their column
-    col_scale = design.psi_scale
+    # The objective works with coefficients and random-effect covariates per standard
+    # deviation of their column: phi in its units is phi in the data's times phi_scale
+    phi_scale = design.phi_scale
+    n_psi = design.n_psi
     objective = (LaplaceObjective(design, link_obj) if nAGQ == 1
                  else QuadratureObjective(design, link_obj, int(nAGQ)))
 
     if theta0 is None:
         theta_start = design.random.theta_start()
     else:
-        theta_start = np.asarray(theta0, dtype=float).ravel()
+        try:
+            theta_start = np.asarray(theta0, dtype=float).ravel()
+        except (TypeError, ValueError):
+            raise TypeError(f"theta0 must be numbers, not {theta0!r}") from None
         if theta_start.shape != (design.random.n_theta,):
             raise ValueError(
                 f"theta0 has {theta_start.size} value(s); this model has {design.random.n_theta} "
                 f"random-effect parameters ({', '.join(design.random.theta_names())})"
             )
-    lower = np.concatenate([np.full(design.n_psi, -np.inf), design.random.theta_lower_bounds()])
-    if np.any(theta_start < lower[design.n_psi:]):
+        if not np.all(np.isfinite(theta_start)):
+            raise ValueError(f"theta0 must be finite numbers, got {theta_start.tolist()}")
+        theta_start = theta_start * phi_scale[n_psi:]
+    lower = np.concatenate([np.full(n_psi, -np.inf), design.random.theta_lower_bounds()])
+    if np.any(theta_start < lower[n_psi:]):
         raise ValueError("theta0: standard deviations (diagonal entries) must be >= 0")
 
-    # Threaded BLAS only pays on a large dense Schur complement; on small matrices the
-    # threads cost more than they save (measured: 200 x 200 Cholesky 4x slower on 2 threads).
-    blas_threads = None if objective.pattern.q2 >= DENSE_THREADS_FROM else 1
-    with _blas_controller().limit(limits=blas_threads, user_api="blas"), reuse_large_blocks():
+    with _blas_controller().limit(limits=threads, user_api="blas"), reuse_large_blocks():
         # a start of the user's, or quadrature: no subsample start
         optimum = _maximise(objective, link_obj, theta_start, lower, optimizer, verbose,
                             subsample=theta0 is None and nAGQ == 1)
@@ -647,10 +683,9 @@ def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
         opt_ok, message, n_iter = optimum.optimizer_ok, optimum.message, optimum.n_iter
         modes = objective.conditional_modes(phi)
 
-    # back to the data's units: psi = psi_scaled / c, H = C H_scaled C
-    c = np.concatenate([col_scale, np.ones(design.random.n_theta)])
-    c_free = c[param.free]
-    phi_scaled, phi = phi, phi / c
+    # back to the data's units: phi = phi_scaled / c, H = C H_scaled C in R's coordinates
+    c_free = param.coordinate_scale(phi_scale)
+    phi_scaled, phi = phi, phi / phi_scale
     hess_r = hess_r * np.outer(c_free, c_free)
     max_grad = float(np.max(np.abs(grad_r), initial=0.0))
     problems = []
@@ -684,5 +719,5 @@ def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
         param=param, hessian=hess_r, vcov_free=vcov_r, max_grad=max_grad,
         converged=converged, messages=problems, n_iter=n_iter, optimizer=optimizer,
         elapsed=time.perf_counter() - started, data=data, n_agq=int(nAGQ),
-        fit_scale=c, phi_scaled=phi_scaled,
+        fit_scale=phi_scale, phi_scaled=phi_scaled,
     )

@@ -2,9 +2,11 @@
 
 ``"rating ~ temp + contact + (1|judge)"`` is split into the response ``rating``, the fixed
 right-hand side ``temp + contact`` (handed to formulaic) and the random term ``(1|judge)``.
-Random terms may also come from the ``random=`` list (which takes precedence) or the
-``groups=`` shorthand for random intercepts. Nested grouping ``(1|a/b)`` expands, as lme4
-does, to ``(1|a) + (1|b:a)``.
+Random terms may instead come from the ``random=`` list or the ``groups=`` shorthand for
+random intercepts (one source only: giving two is an error). Nested grouping ``(1|a/b)``
+expands, as lme4 does, to ``(1|a) + (1|b:a)``; several terms may share a grouping factor
+(``(1|g) + (0 + x|g)``: a block-diagonal covariance). The parts stay R text here;
+`rformula` reads them against the data's columns.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ def _split_top_level(text: str, sep: str) -> list[str]:
     i = 0
     while i < len(text):
         ch = text[i]
+        if ch == "`":  # a quoted name may hold any character
+            close = text.find("`", i + 1)
+            i = len(text) if close < 0 else close + 1
+            continue
         if ch == "(":
             depth += 1
         elif ch == ")":
@@ -81,7 +87,7 @@ def parse_random_term(text: str) -> list[RandomTerm]:
     Returns one RandomTerm per grouping factor after expanding ``/``.
     """
     original = text
-    inner = _strip_outer_parens(text)
+    inner = _innermost(text)
     body = inner if inner is not None else text.strip()
     if "||" in body:
         raise ValueError(
@@ -105,11 +111,15 @@ def parse_random_term(text: str) -> list[RandomTerm]:
     for depth in range(1, len(nested) + 1):
         # lme4 names a/b as b:a, innermost first
         chain = nested[:depth][::-1]
-        factors = tuple(f.strip() for part in chain for f in part.split(":"))
+        factors = tuple(_unquote(f.strip()) for part in chain for f in part.split(":"))
         if any(not f for f in factors):
             raise ValueError(f"random term {original!r} has an empty name in its grouping factor")
         terms.append(RandomTerm(expr, factors))
     return terms
+
+
+def _unquote(name: str) -> str:
+    return name[1:-1] if len(name) > 1 and name[0] == name[-1] == "`" else name
 
 
 def _is_offset(piece: str) -> bool:
@@ -117,16 +127,24 @@ def _is_offset(piece: str) -> bool:
     return piece.startswith("offset(") and _strip_outer_parens(piece[len("offset"):]) is not None
 
 
-def _is_random_term(piece: str) -> bool:
+def _innermost(piece: str) -> str | None:
+    """``((1|g))`` -> ``1|g``: the text inside all enclosing parentheses (None if none)."""
     inner = _strip_outer_parens(piece)
+    while inner is not None and _strip_outer_parens(inner) is not None:
+        inner = _strip_outer_parens(inner)
+    return inner
+
+
+def _is_random_term(piece: str) -> bool:
+    inner = _innermost(piece)
     return inner is not None and len(_split_top_level(inner, "|")) > 1
 
 
 def parse_formula(formula: str, groups=None, random=None) -> ParsedFormula:
     """Split ``formula`` and gather its random terms.
 
-    ``random`` (a string or list of lme4 terms) takes precedence over inline terms and
-    ``groups``; ``groups`` (a column name or list) means one random intercept per column.
+    ``random`` (a string or list of lme4 terms) or ``groups`` (a column name or list: one
+    random intercept per column) replace inline terms; only one of the three may be given.
     """
     if not isinstance(formula, str):
         raise TypeError(f"formula must be a string such as 'rating ~ temp', not {type(formula).__name__}")
@@ -134,6 +152,9 @@ def parse_formula(formula: str, groups=None, random=None) -> ParsedFormula:
     if len(sides) != 2 or not sides[0].strip():
         raise ValueError(f"formula {formula!r} must have the form 'response ~ terms'")
     response = sides[0].strip()
+    if not sides[1].strip():
+        raise ValueError(f"formula {formula!r} has nothing right of '~'; write 'y ~ 1' for "
+                         "thresholds only")
     pieces = [p.strip() for p in _split_top_level(sides[1], "+")]
     inline = [p for p in pieces if p and _is_random_term(p)]
     fixed_pieces = [p for p in pieces if p and not _is_random_term(p)]
@@ -143,15 +164,19 @@ def parse_formula(formula: str, groups=None, random=None) -> ParsedFormula:
         raise ValueError(f"formula {formula!r} has an empty term between '+' signs")
     fixed = " + ".join(model_pieces) if model_pieces else "1"
 
+    sources = [name for name, given in (("random terms in the formula", inline),
+                                        ("random=", random is not None),
+                                        ("groups=", groups is not None)) if given]
+    if len(sources) > 1:
+        raise ValueError(
+            f"random effects are given twice ({' and '.join(sources)}); give them one way: "
+            "in the formula, or with random=, or with groups=")
     if random is not None:
-        specs = [random] if isinstance(random, str) else list(random)
-    elif inline:
-        specs = inline
+        specs = _string_list(random, "random", "'(1|judge)'")
     elif groups is not None:
-        cols = [groups] if isinstance(groups, str) else list(groups)
-        specs = [f"(1|{g})" for g in cols]
+        specs = [f"(1|{g})" for g in _string_list(groups, "groups", "'judge'")]
     else:
-        specs = []
+        specs = inline
     terms: list[RandomTerm] = []
     for spec in specs:
         if not isinstance(spec, str):
@@ -162,24 +187,23 @@ def parse_formula(formula: str, groups=None, random=None) -> ParsedFormula:
             "the model has no random effects: add a term such as (1|judge) to the formula, "
             "or pass groups= or random="
         )
-    names = [t.group_name for t in terms]
-    for name in names:
-        if names.count(name) > 1:
-            raise ValueError(
-                f"grouping factor {name!r} appears in more than one random term; "
-                "put its effects in one term, e.g. (1 + x|g)"
-            )
     shown = [_tidy_term(p) for p in fixed_pieces] + [_tidy_term(s) for s in specs]
     text = f"{response} ~ " + (" + ".join(shown) if shown else "1")
     return ParsedFormula(response, fixed, tuple(terms), offsets, text)
 
 
+def _string_list(value, argument: str, example: str) -> list[str]:
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, (list, tuple)) or not values or not all(
+            isinstance(v, str) for v in values):
+        raise TypeError(f"{argument}= takes a string or a list of strings such as {example}, "
+                        f"not {value!r}")
+    return list(values)
+
+
 def _tidy_term(term: str) -> str:
     """Print a term as R deparses it: ``(1|judge)`` -> ``(1 | judge)``."""
-    inner = _strip_outer_parens(term)
-    if inner is None:
-        inner = term if "|" in term else None
-    if inner is None:
+    if not _is_random_term(term):
         return term.strip()
-    left, right = _split_top_level(inner, "|")
+    left, right = _split_top_level(_innermost(term), "|")
     return f"({left.strip()} | {right.strip()})"

@@ -42,6 +42,9 @@ class ConditionalModes:
     converged: bool
 
 
+INNER_GRAD_TOL = 1e-4  # the inner gradient at a mode is far below this (R stops at 1e-4)
+
+
 class InnerSolveError(RuntimeError):
     """The conditional modes could not be found (non-finite likelihood)."""
 
@@ -175,7 +178,10 @@ class LaplaceObjective:
             step = factor.solve(grad)
             self.n_inner += 1
             if exact and np.max(np.abs(step), initial=0.0) < self.step_tol:
-                converged = True
+                # a tiny step with a large gradient is not a mode: far in a link's tail the
+                # curvature dp^2 - (q1 - q2) cancels to rounding noise (cloglog at
+                # log P = -1e16 gave curvature 1e32 and a step of 1e-16)
+                converged = np.max(np.abs(grad), initial=0.0) < INNER_GRAD_TOL
                 break
             t = 1.0
             noise = 1e-13 * max(1.0, abs(h))  # rounding in h: near u_hat no step can beat it
@@ -194,7 +200,8 @@ class LaplaceObjective:
             d = dp * dp - (terms.q1 - terms.q2)
             factor = HessianFactor(self.pattern, values, w * d)  # may raise NotPositiveDefinite
             grad = self._at_times(values, w * dp) + u
-            converged = bool(np.max(np.abs(factor.solve(grad)), initial=0.0) < 1e-6)
+            converged = bool(np.max(np.abs(factor.solve(grad)), initial=0.0) < 1e-6
+                             and np.max(np.abs(grad), initial=0.0) < INNER_GRAD_TOL)
         self.u = u
         return ConditionalModes(phi.copy(), u, values, terms, d, factor,
                                 h + 0.5 * factor.logdet, converged)

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -55,29 +57,39 @@ def plot_ranef(result, factor: str | None = None, level: float = 0.95, ax=None):
     return fig
 
 
+def effect_variables(result) -> list[str]:
+    """The columns of the fixed part that an effects plot can vary."""
+    model = result.model
+    return [c for c in model.parts.fixed_columns
+            if c in model.column_ranges or c in model.column_levels]
+
+
 def plot_effects(result, variable: str, re_form: str = "population", ax=None, n_points: int = 60):
     """Predicted probability of each response category across ``variable``; the other
     fixed-effect variables at their mean or first level. Returns the figure."""
     plt = _pyplot()
     model = result.model
-    known = list(model.fixed_values) + list(model.fixed_levels)
+    known = effect_variables(result)
     if variable not in known:
         raise ValueError(f"{variable!r} is not a fixed-effect variable of this model; "
                          f"choose from {known}")
-    base = {col: values[0] for col, values in model.fixed_values.items()}
-    base.update({col: levels[0] for col, levels in model.fixed_levels.items()})
-    numeric = variable in model.fixed_values
+    # every other column the model reads (offsets, random slopes) at a typical value
+    base = {col: values[0] for col, values in model.column_ranges.items()}
+    base.update({col: levels[0] for col, levels in model.column_levels.items()})
+    numeric = variable in model.column_ranges
     if numeric:
-        _, lo, hi = model.fixed_values[variable]
+        _, lo, hi = model.column_ranges[variable]
         grid = np.linspace(lo, hi, n_points)
     else:
-        grid = list(model.fixed_levels[variable])
+        grid = list(model.column_levels[variable])
     newdata = pd.DataFrame({col: [value] * len(grid) for col, value in base.items()})
     newdata[variable] = grid
     for term in model.terms:  # random terms: covariates at the same values, a new level
         for col in term.factors:
             newdata[col] = "(new)"
-    prob = result.predict(newdata, re_form=re_form)
+    with warnings.catch_warnings():  # the new level is the point: b = 0
+        warnings.simplefilter("ignore", UserWarning)
+        prob = result.predict(newdata, re_form=re_form)
     if ax is None:
         fig, ax = plt.subplots(figsize=(6, 4))
     else:

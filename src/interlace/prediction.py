@@ -6,7 +6,7 @@ For an observation with fixed part eta = x'beta + offset and random part z'b,
     P(Y <= k) = F(alpha_k - eta - z'b).
 
 ``re_form="conditional"`` uses the conditional modes of b for levels seen in fitting (b = 0 for
-new levels, or an error with ``new_levels="error"``); ``"population"`` uses b = 0;
+new levels, with a warning naming the factor, or an error with ``allow_new_levels=False``); ``"population"`` uses b = 0;
 ``"marginal"`` integrates over b ~ N(0, Sigma): z'b ~ N(0, s^2) with s^2 = sum over terms of
 z' Sigma z, by Gauss-Hermite quadrature, giving population-averaged probabilities.
 Standard errors (``se_fit=True``) are by the delta method in the threshold and fixed-effect
@@ -15,14 +15,17 @@ parameters.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from .design import group_labels, offset_values, rhs_formula, term_covariates
+from .coding import group_labels
+from .design import check_finite, column_kind, fixed_matrix, offset_values, term_matrix
 from .formula import ParsedFormula
-from .frames import to_pandas
+from .frames import plain_column, to_pandas
+from .rformula import FormulaParts
 from .intervals import log_interval_prob
 from .links import get_link
 
@@ -33,96 +36,109 @@ _BLOCK_ENTRIES = 2_000_000  # rows x categories x nodes held at once
 
 
 @dataclass
-class TermInfo:
-    name: str
-    factors: tuple[str, ...]
-    expr: str
-    levels: list[str]
-    covariate_spec: object
-    index: np.ndarray  # fitting rows' levels
-    covariates: np.ndarray  # fitting rows' covariates
-
-
-@dataclass
 class PredictionModel:
-    """What prediction needs of the fit: the data recipes and the fitting rows."""
+    """What prediction needs of the fit: the formula as read, the fitted model-matrix specs,
+    what the columns held in fitting, and the fitting rows."""
 
-    parsed: ParsedFormula
+    parts: FormulaParts
+    offsets: tuple  # the offset expressions as written, for messages
     response_levels: list[str]
     link: str
     jacobian: np.ndarray
     fixed_spec: object
-    fixed_levels: dict
-    fixed_values: dict
     beta_columns: list[int]
     X: np.ndarray
     offset: np.ndarray
-    terms: list[TermInfo]
+    terms: list  # random_design.RandomEffectsTerm, in the fit's order
+    row_labels: pd.Index
+    column_levels: dict
+    column_ranges: dict
+    column_kinds: dict
 
     @classmethod
     def from_design(cls, design, parsed: ParsedFormula, link: str) -> PredictionModel:
-        terms = [TermInfo(t.name, t.factors, t.expr, t.levels, t.covariate_spec, t.index,
-                          t.covariates) for t in design.random.terms]
-        return cls(parsed, list(design.response.levels), link, design.thresholds.jacobian,
-                   design.fixed_spec, design.fixed_levels or {}, design.fixed_values or {},
-                   list(design.beta_columns), design.X,
-                   design.offset if design.offset is not None else np.zeros(len(design.X)),
-                   terms)
+        return cls(design.parts, parsed.offsets, list(design.response.levels), link,
+                   design.thresholds.jacobian, design.fixed_spec, list(design.beta_columns),
+                   design.X, design.offset if design.offset is not None
+                   else np.zeros(len(design.X)), list(design.random.terms),
+                   design.row_labels if design.row_labels is not None
+                   else pd.RangeIndex(len(design.X)),
+                   design.column_levels or {}, design.column_ranges or {},
+                   design.column_kinds or {})
 
-    def rows(self, newdata, need_terms: bool, new_levels: str):
-        """X, offset and per term (level index, covariates) for the rows to predict."""
+    def rows(self, newdata, need_terms: bool, levels_matter: bool, allow_new_levels: bool):
+        """X, offset, per term (level index, covariates in the data's units), row labels."""
         if newdata is None:
-            return self.X, self.offset, [(t.index, t.covariates) for t in self.terms], None
+            return self.X, self.offset, [(t.index, t.covariates * t.covariate_scale)
+                                         for t in self.terms], self.row_labels
         df = to_pandas(newdata)
-        needed = sorted(self.fixed_spec.required_variables)
-        for expr in self.parsed.offsets:
-            needed += [c for c in _vars(f"0 + {expr}") if c not in needed]
+        needed = list(self.parts.fixed_columns)
         if need_terms:
-            for t in self.terms:
-                needed += [c for c in list(t.factors) + _vars(t.expr) if c not in needed]
+            needed += [c for c in self.parts.random_columns if c not in needed]
         missing = [c for c in needed if c not in df.columns]
         if missing:
             raise ValueError(f"newdata lacks column(s) {missing} needed for prediction")
-        df = df[needed]
         has_na = [c for c in needed if df[c].isna().any()]
         if has_na:
             raise ValueError(f"newdata has missing values in column(s) {has_na}")
-        for col, seen in self.fixed_levels.items():
-            unseen = sorted(set(map(str, pd.unique(df[col]))) - set(map(str, seen)))
-            if unseen:
-                raise ValueError(f"newdata column {col!r} has level(s) {unseen} not seen in "
-                                 f"fitting (seen: {[str(v) for v in seen]})")
-        X = np.asarray(self.fixed_spec.get_model_matrix(df, output="numpy"), dtype=float)
-        X = X[:, self.beta_columns]
-        offset = offset_values(self.parsed, df)
+        frame = pd.DataFrame({c: plain_column(df[c]) for c in needed}, index=df.index)
+        self._check_columns(frame)
+        renamed = self.parts.columns.rename(frame)
+        full, names, _, _ = fixed_matrix(self.parts, renamed, self.fixed_spec)
+        check_finite(full, names, "newdata: fixed-effect column", df.index)
+        X = full[:, self.beta_columns]
+        offset = offset_values(self.parts, renamed, self.offsets)
+        check_finite(offset[:, None], ["offset"], "newdata: the", df.index)
         terms = []
-        if need_terms:
-            for t in self.terms:
-                labels = group_labels(df, t.factors)
-                index = pd.Index(t.levels).get_indexer(labels)
-                if new_levels == "error" and (index < 0).any():
-                    unseen = sorted(set(labels[index < 0]))
-                    raise ValueError(f"newdata has level(s) of {t.name!r} not seen in fitting: "
-                                     f"{unseen[:10]}")
-                cov, _ = term_covariates(t.expr, df, t.covariate_spec)
-                terms.append((index, cov))
+        for t in self.terms if need_terms else []:
+            labels = group_labels(frame, t.factors)
+            index = pd.Index(t.levels).get_indexer(labels)
+            new = sorted(set(labels[index < 0]))
+            if new and levels_matter:
+                if not allow_new_levels:
+                    raise ValueError(f"newdata has {len(new)} level(s) of {t.name!r} not seen "
+                                     f"in fitting: {new[:10]}")
+                warnings.warn(f"newdata has {len(new)} level(s) of {t.name!r} not seen in "
+                              f"fitting (e.g. {new[:3]}); their random effects are set to 0 "
+                              "(allow_new_levels=False refuses them)", UserWarning, stacklevel=4)
+            cov = term_matrix(self.parts, None, str(t), renamed, t.covariate_spec)[0]
+            terms.append((index, cov))
         return X, offset, terms, df.index
 
+    def _check_columns(self, frame: pd.DataFrame) -> None:
+        """Each column of the kind it had in fitting, with levels seen in fitting, finite."""
+        grouping = {c for t in self.terms for c in t.factors}
+        for c in frame.columns:
+            fitted, given = self.column_kinds.get(c), column_kind(frame[c])
+            if c not in grouping and fitted is not None and fitted != given:
+                raise ValueError(f"newdata column {c!r} holds {_KINDS[given]}; the model was "
+                                 f"fitted with {_KINDS[fitted]} in it")
+            seen = self.column_levels.get(c)
+            if seen is not None:
+                unseen = sorted(set(map(str, pd.unique(frame[c]))) - set(map(str, seen)))
+                if unseen:
+                    raise ValueError(f"newdata column {c!r} has level(s) {unseen} not seen in "
+                                     f"fitting (seen: {[str(v) for v in seen]})")
+            if given == "number":
+                check_finite(frame[c].to_numpy(dtype=float)[:, None], [c], "newdata column",
+                             frame.index)
 
-def _vars(rhs: str) -> list[str]:
-    return sorted(rhs_formula(rhs).required_variables)
+
+_KINDS = {"number": "numbers", "category": "text or categories", "bool": "true/false values"}
 
 
 def predict(result, newdata=None, type: str = "prob", re_form: str = "conditional",
-            se_fit: bool = False, new_levels: str = "zero"):
+            se_fit: bool = False, allow_new_levels: bool = True):
     """See `CLMMResult.predict`."""
     if type not in TYPES:
         raise ValueError(f"unknown type {type!r}; choose one of {', '.join(map(repr, TYPES))}")
     if re_form not in RE_FORMS:
         raise ValueError(f"unknown re_form {re_form!r}; choose one of "
                          f"{', '.join(map(repr, RE_FORMS))}")
-    if new_levels not in ("zero", "error"):
-        raise ValueError(f"new_levels must be 'zero' or 'error', not {new_levels!r}")
+    if not isinstance(allow_new_levels, bool):
+        raise TypeError(f"allow_new_levels must be True or False, not {allow_new_levels!r}")
+    if not isinstance(se_fit, bool):
+        raise TypeError(f"se_fit must be True or False, not {se_fit!r}")
     model: PredictionModel = result.model
     levels = model.response_levels
     if type == "mean":
@@ -131,9 +147,9 @@ def predict(result, newdata=None, type: str = "prob", re_form: str = "conditiona
         except ValueError:
             raise ValueError(f"type='mean' needs numeric response levels, not {levels}") from None
 
-    X, offset, terms, index = model.rows(newdata, re_form != "population", new_levels)
+    X, offset, terms, index = model.rows(newdata, re_form != "population",
+                                         re_form == "conditional", allow_new_levels)
     n = X.shape[0]
-    index = pd.RangeIndex(n) if index is None else index
     beta = result.fe_params.to_numpy()
     tau = np.array(list(result.threshold_params.values()))
     alpha = model.jacobian @ tau
@@ -142,8 +158,9 @@ def predict(result, newdata=None, type: str = "prob", re_form: str = "conditiona
     # the random part as quadrature: shift[i, k] with weights w[k] summing to one
     if re_form == "conditional":
         shift = np.zeros(n)
-        for (idx, cov), (name, modes) in zip(terms, result.random_effects.items()):
-            b = modes.to_numpy()
+        for (idx, cov), term in zip(terms, model.terms):
+            # terms that share a grouping factor share its table of modes
+            b = result.random_effects[term.name][term.coef_names].to_numpy()
             seen = idx >= 0
             shift[seen] += np.einsum("ij,ij->i", cov[seen], b[idx[seen]])
         shift, weights = shift[:, None], np.ones(1)
@@ -151,7 +168,8 @@ def predict(result, newdata=None, type: str = "prob", re_form: str = "conditiona
         shift, weights = np.zeros((n, 1)), np.ones(1)
     else:
         var = np.zeros(n)
-        for (idx, cov), vc in zip(terms, result.variance_components.values()):
+        for (idx, cov), term in zip(terms, model.terms):
+            vc = result.variance_components[term.key]
             sigma = np.atleast_2d(np.asarray(vc, dtype=float))
             var += np.einsum("ij,jk,ik->i", cov, sigma, cov)
         nodes, w = np.polynomial.hermite_e.hermegauss(_MARGINAL_NODES)

@@ -83,6 +83,8 @@ class CLMMResult:
     elapsed: float
     messages: list = field(default_factory=list)
     term_names: dict = field(default_factory=dict)
+    term_groups: dict = field(default_factory=dict)  # term key -> grouping factor
+    boundary_terms: list = field(default_factory=list)  # keys of terms on the boundary
     n_agq: int = 1
     data_name: str | None = None
     model: object = None  # prediction.PredictionModel: what predict() needs of the fit
@@ -113,11 +115,10 @@ class CLMMResult:
 
     @property
     def is_singular(self) -> bool:
-        """A variance at zero (a standard deviation below 1e-4)."""
-        sds = []
-        for vc in self.variance_components.values():
-            sds += list(np.sqrt(np.diag(np.atleast_2d(np.asarray(vc, dtype=float)))))
-        return bool(np.min(sds) < 1e-4)
+        """A random-effect covariance on its boundary: a diagonal entry of a term's L (a
+        standard deviation given the ones before it, per SD of its covariate) below 1e-3,
+        lme4's rule; the same entries are left out of the Hessian."""
+        return bool(self.boundary_terms)
 
     @classmethod
     def from_fit(cls, *, design, parsed, link, objective, phi, modes, param, hessian,
@@ -142,11 +143,13 @@ class CLMMResult:
         _, _, (p11, s_inv) = modes.factor.observation_inverse(modes.values)
         random_effects, cond_var, variance_components, ngroups, term_names = {}, {}, {}, {}, {}
         q1 = objective.pattern.q1
+        boundary = random.boundary(phi_scaled[n_psi:] if phi_scaled is not None else theta)
+        boundary_terms = [t.key for k, t in enumerate(random.terms)
+                          if random.term_theta(boundary, k).any()]
         for k, (term, L) in enumerate(zip(random.terms, factors)):
             r = term.size
             u = modes.u[random.u_offsets[k]: random.u_offsets[k + 1]].reshape(term.n_levels, r)
-            random_effects[term.name] = pd.DataFrame(u @ L.T, index=term.levels,
-                                                     columns=term.coef_names)
+            modes_k = pd.DataFrame(u @ L.T, index=term.levels, columns=term.coef_names)
             if k == 0:
                 blocks = p11
             else:
@@ -154,15 +157,19 @@ class CLMMResult:
                        + np.arange(term.n_levels)[:, None] * r + np.arange(r)[None, :])
                 blocks = s_inv[idx[:, :, None], idx[:, None, :]]
             cov_b = np.einsum("st,jtu,vu->jsv", L, blocks, L)
-            cond_var[term.name] = pd.DataFrame(np.diagonal(cov_b, axis1=1, axis2=2).copy(),
-                                               index=term.levels, columns=term.coef_names)
+            var_k = pd.DataFrame(np.diagonal(cov_b, axis1=1, axis2=2).copy(),
+                                 index=term.levels, columns=term.coef_names)
+            # terms on one grouping factor share its tables, as R's ranef and condVar
+            for table, part in ((random_effects, modes_k), (cond_var, var_k)):
+                table[term.name] = (part if term.name not in table
+                                    else pd.concat([table[term.name], part], axis=1))
             sigma = L @ L.T
-            variance_components[term.name] = (
+            variance_components[term.key] = (
                 float(sigma[0, 0]) if r == 1
                 else pd.DataFrame(sigma, index=term.coef_names, columns=term.coef_names)
             )
             ngroups[term.name] = term.n_levels
-            term_names[term.name] = term.coef_names
+            term_names[term.key] = term.coef_names
 
         cond_h = float("nan")
         if hessian.size and np.all(np.isfinite(hessian)):
@@ -184,7 +191,8 @@ class CLMMResult:
             edf=len(phi), ngroups=ngroups, max_grad=max_grad, cond_hessian=cond_h,
             n_iter=n_iter, n_fev=objective.n_evaluations, n_inner=objective.n_inner,
             optimizer=optimizer, elapsed=elapsed, messages=list(messages),
-            term_names=term_names, n_agq=n_agq,
+            term_names=term_names, n_agq=n_agq, boundary_terms=boundary_terms,
+            term_groups={t.key: t.name for t in random.terms},
             model=PredictionModel.from_design(design, parsed, link),
             data_key=hashlib.sha1(design.response.codes.tobytes()
                                   + design.weights.tobytes()).hexdigest(),
@@ -193,8 +201,9 @@ class CLMMResult:
         )
 
     def predict(self, newdata=None, type: str = "prob", re_form: str = "conditional",
-                se_fit: bool = False, new_levels: str = "zero"):
-        """Predictions for ``newdata`` (default: the fitting data).
+                se_fit: bool = False, allow_new_levels: bool = True):
+        """Predictions for ``newdata`` (default: the fitting rows, under their labels in the
+        data, so that ``data.loc[p.index]`` lines up even after rows were dropped).
 
         Parameters
         ----------
@@ -208,8 +217,9 @@ class CLMMResult:
         se_fit : bool
             Also return delta-method standard errors (in the threshold and fixed-effect
             parameters): a tuple ``(fit, se)``.
-        new_levels : {"zero", "error"}
-            For levels of a grouping factor not seen in fitting: b = 0, or a ValueError.
+        allow_new_levels : bool
+            Levels of a grouping factor not seen in fitting get b = 0, with a warning naming
+            the factor (True, the default), or raise a ValueError (False), as lme4's.
 
         Examples
         --------
@@ -220,7 +230,7 @@ class CLMMResult:
         >>> round(float(fit.predict(type="prob", re_form="marginal").iloc[0].sum()), 6)
         1.0
         """
-        return predict(self, newdata, type, re_form, se_fit, new_levels)
+        return predict(self, newdata, type, re_form, se_fit, allow_new_levels)
 
     def confint(self, level: float = 0.95, method: str = "wald", params=None) -> pd.DataFrame:
         """Confidence intervals with ``lower`` and ``upper`` columns.
@@ -390,7 +400,7 @@ class Refitter:
         if self.scale is None:
             self.scale = np.ones(len(self.phi))
         if self.vcov is not None and self.param is not None:
-            c = self.scale[self.param.free]
+            c = self.param.coordinate_scale(self.scale)
             self.vcov = self.vcov * np.outer(c, c)  # into the objective's units
 
     def conditional_start(self, j: int, value: float) -> np.ndarray:
@@ -417,7 +427,7 @@ class Refitter:
         for k, term in enumerate(random.terms):
             for j, (a, b) in enumerate(term.tril_positions()):
                 scalar = term.size == 1
-                names.append(f"sd({term.name})" if scalar
+                names.append(f"sd({term.key})" if scalar
                              else f"ST{random.theta_offsets[k] + j + 1}")
                 is_sd.append(scalar)
         lower = np.concatenate([np.full(objective.n_psi, -np.inf),
@@ -451,7 +461,7 @@ class Summary:
 
     def random_table(self) -> str:
         r = self.result
-        return random_effects_table(r.variance_components, r.term_names)
+        return random_effects_table(r.variance_components, r.term_names, r.term_groups)
 
     def __str__(self) -> str:
         r = self.result
@@ -479,10 +489,9 @@ class Summary:
         lines.append(coef_table(list(r.threshold_params), list(r.threshold_params.values()),
                                 list(r.threshold_params_bse.values()), pvalues=False))
         if r.is_singular:
-            zero = [g for g, vc in r.variance_components.items()
-                    if np.min(np.diag(np.atleast_2d(np.asarray(vc, dtype=float)))) < 1e-8]
-            lines += ["", (f"Note: singular fit: a variance of {', '.join(zero)} is estimated at "
-                          "zero (on the boundary).")]
+            zero = [r.term_groups.get(k, k) for k in r.boundary_terms]
+            lines += ["", (f"Note: singular fit: the covariance of {', '.join(zero)} is on its "
+                          "boundary (a variance at zero, or a correlation of +-1).")]
         if not r.converged:
             lines += ["", "Warning: the fit did not converge: " + "; ".join(r.messages)]
         return "\n".join(lines)
@@ -494,14 +503,15 @@ class Summary:
         p.text(str(self))
 
 
-def random_effects_table(variance_components: dict, term_names: dict) -> str:
+def random_effects_table(variance_components: dict, term_names: dict,
+                         term_groups: dict | None = None) -> str:
     """R's formatVC: Groups, Name, Variance, Std.Dev. and the correlations below the diagonal."""
     groups, names, sds, corr_rows = [], [], [], []
     for g, vc in variance_components.items():
         cov = np.atleast_2d(np.asarray(vc, dtype=float))
         sd = np.sqrt(np.diag(cov))
         for j, nm in enumerate(term_names[g]):
-            groups.append(g if j == 0 else "")
+            groups.append((term_groups or {}).get(g, g) if j == 0 else "")
             names.append(nm)
             sds.append(sd[j])
             corr = cov[j] / (sd[j] * sd) if cov.shape[0] > 1 else np.empty(0)

@@ -1,0 +1,292 @@
+"""R's formula language, read safely and handed to formulaic.
+
+formulaic evaluates the factors of a formula as Python, where R evaluates them as R: ``x^2``
+inside ``I()`` is Python's XOR, ``my.var`` an attribute access, and a column named ``log``
+shadows the function. So a formula is never passed on as written. Each part (response,
+fixed terms, a random term's covariates, an offset) is cut into R's tokens and checked
+against a whitelist, no Python is ever taken from the user:
+
+- names are columns of the data (bare, dotted or in backticks) and are replaced by
+  placeholders ``c0_, c1_, ...``, the only names of the frame formulaic sees;
+- a name followed by ``(`` must be one of `FUNCTIONS` (R's spelling; evaluated by the
+  functions in `CONTEXT`); ``contr.sum`` and friends, ``TRUE``/``FALSE`` and a few keyword
+  names are the only other words allowed;
+- inside a function call the operators are R's arithmetic (``^`` becomes ``**``, ``%%``
+  ``%``, ``%/%`` ``//``); outside they are formula operators, which formulaic reads as R does;
+- anything else (quotes, brackets, ``$``, ``_``-names, ...) is an error naming it.
+
+`r_column_names` maps formulaic's column names back to R's ``model.matrix`` names.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+def _r_log(x, base=None):
+    return np.log(x) if base is None else np.log(x) / np.log(base)
+
+
+def _r_factor(x):
+    """R's ``factor()``: a categorical of the sorted distinct values (kept by formulaic's
+    encoder state, so new data is coded with the fitting levels)."""
+    s = pd.Series(x)
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return s
+    return s.astype(pd.CategoricalDtype(np.unique(s.dropna().to_numpy())))
+
+
+def _r_numeric(x):
+    return pd.Series(x).astype(float)
+
+
+# R function -> the callable formulaic evaluates (None: formulaic's own of that name)
+FUNCTIONS = {
+    "I": None, "C": None, "scale": None, "center": None, "poly": None,
+    "log": _r_log, "log2": np.log2, "log10": np.log10, "log1p": np.log1p, "exp": np.exp,
+    "expm1": np.expm1, "sqrt": np.sqrt, "abs": np.abs, "sin": np.sin, "cos": np.cos,
+    "tan": np.tan, "factor": _r_factor, "as.factor": _r_factor,
+    "as.numeric": _r_numeric,
+}
+CONTEXT = {name.replace(".", "_"): fn for name, fn in FUNCTIONS.items() if fn is not None}
+CONTRASTS = ("contr.treatment", "contr.sum", "contr.helmert", "contr.poly")
+KEYWORDS = ("raw", "degree", "base", "center", "scale")  # argument names, as name=value
+FACTOR_FUNCTIONS = ("factor", "as.factor", "C")  # their first argument is coded by level
+
+_TOKEN = re.compile(r"""
+    (?P<space>\s+)
+  | (?P<quoted>`[^`]*`)
+  | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+  | (?P<name>(?:[^\W\d_]|\.(?!\d))[\w.]*)
+  | (?P<op>%in%|%/%|%%|\*\*|[-+*/:^~|(),=])
+""", re.VERBOSE)
+_ARITHMETIC = {"^": "**", "%%": "%", "%/%": "//"}
+
+
+class FormulaError(ValueError):
+    """A formula interlace cannot read, said in one line."""
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # quoted, number, name, op
+    text: str
+
+
+def tokenize(text: str, where: str) -> list[Token]:
+    tokens, pos = [], 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            raise FormulaError(
+                f"{where}: cannot read {text[pos:pos + 12]!r} in {text!r}; formulas hold "
+                "column names, numbers, R's operators and the functions "
+                f"{', '.join(FUNCTIONS)}")
+        if m.lastgroup != "space":
+            tokens.append(Token(m.lastgroup, m.group()))
+        pos = m.end()
+    return tokens
+
+
+def column_of(token: Token) -> str:
+    return token.text[1:-1] if token.kind == "quoted" else token.text
+
+
+@dataclass
+class Columns:
+    """The data's columns, and the placeholder formulaic sees for each one used."""
+
+    available: list
+    placeholders: dict  # original name -> placeholder
+    missing: list  # names used that the data lacks, reported together by `read_formula`
+
+    def __init__(self, available):
+        self.available = [str(c) for c in available]
+        self.placeholders = {}
+        self.missing = []
+
+    def use(self, name: str, where: str) -> str:
+        if name not in self.available and name not in self.missing:
+            self.missing.append(name)
+        return self.placeholders.setdefault(name, f"c{len(self.placeholders)}_")
+
+    def check(self) -> None:
+        if self.missing:
+            raise FormulaError(f"column(s) {self.missing} named in the formula are not in the "
+                               f"data; available: {self.available}")
+
+    def rename(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The used columns present in ``frame`` under their placeholders."""
+        return pd.DataFrame({p: frame[c] for c, p in self.placeholders.items()
+                             if c in frame.columns}, index=frame.index)
+
+
+def translate(text: str, columns: Columns, where: str, *, arithmetic: bool = False,
+              response: str | None = None, factor_columns: set | None = None,
+              used: list | None = None) -> str:
+    """One part of an R formula as a formulaic expression on placeholders.
+
+    ``arithmetic``: the whole text is an R expression (an offset), not formula terms.
+    ``response`` makes ``.`` stand for every other column. Columns given to factor() or
+    C() are added to ``factor_columns``, and every column named to ``used``.
+    """
+    used = [] if used is None else used
+    tokens = tokenize(text, where)
+    out: list[str] = []
+    calls: list[str | None] = []  # per open parenthesis: the function it calls, or None
+    for i, tok in enumerate(tokens):
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+        prev = tokens[i - 1] if i else None
+        in_call = arithmetic or any(c is not None for c in calls)
+        if tok.kind == "op":
+            if tok.text == "(":
+                calls.append(prev.text if prev is not None and prev.kind == "name"
+                             and prev.text in FUNCTIONS else None)
+            elif tok.text == ")":
+                if calls:
+                    calls.pop()
+            elif tok.text in ("~", "|"):
+                raise FormulaError(f"{where}: unexpected {tok.text!r} in {text!r}")
+            if in_call and tok.text in _ARITHMETIC:
+                out.append(_ARITHMETIC[tok.text])
+            elif not in_call and tok.text in ("%%", "%/%", "**"):
+                raise FormulaError(f"{where}: {tok.text!r} is arithmetic; write it inside "
+                                   f"I(), e.g. I(x {tok.text} 2)")
+            else:
+                out.append(tok.text)
+            continue
+        if tok.kind == "number":
+            out.append(tok.text)
+            continue
+        name = column_of(tok)
+        if tok.kind == "name" and nxt is not None and nxt.text == "(":
+            if name not in FUNCTIONS:
+                raise FormulaError(
+                    f"{where}: unknown function {name}() in {text!r}; formulas may use "
+                    f"{', '.join(FUNCTIONS)} (and offset() at the top level)")
+            out.append(name.replace(".", "_"))
+            continue
+        if tok.kind == "name" and in_call and nxt is not None and nxt.text == "=":
+            if name not in KEYWORDS:
+                raise FormulaError(f"{where}: unknown argument {name}= in {text!r}")
+            out.append(name)
+            continue
+        if tok.kind == "name" and in_call and name in CONTRASTS:
+            out.append(name)
+            continue
+        if tok.kind == "name" and in_call and name in ("TRUE", "FALSE") \
+                and name not in columns.available:
+            out.append("True" if name == "TRUE" else "False")
+            continue
+        if tok.kind == "name" and name == "." and response is not None and not in_call:
+            rest = [c for c in columns.available if c != response]
+            used.extend(rest)
+            out.append("(" + " + ".join(columns.use(c, where) for c in rest) + ")")
+            continue
+        placeholder = columns.use(name, where)
+        used.append(name)
+        if factor_columns is not None and calls and calls[-1] in FACTOR_FUNCTIONS:
+            factor_columns.add(name)
+        out.append(placeholder)
+    if calls:
+        raise FormulaError(f"{where}: unbalanced parentheses in {text!r}")
+    return " ".join(out)
+
+
+def response_column(text: str, columns: Columns) -> tuple[str, bool]:
+    """The response's column, and whether R's default order was asked for
+    (``ordered(y)``, ``factor(y)``, ``as.ordered(y)``, ``as.factor(y)``)."""
+    tokens = tokenize(text, "response")
+    wrappers = ("ordered", "factor", "as.ordered", "as.factor")
+    if len(tokens) == 1 and tokens[0].kind in ("name", "quoted"):
+        name, asked = column_of(tokens[0]), False
+    elif (len(tokens) == 4 and tokens[0].text in wrappers and tokens[1].text == "("
+          and tokens[2].kind in ("name", "quoted") and tokens[3].text == ")"):
+        name, asked = column_of(tokens[2]), True
+    else:
+        raise FormulaError(f"the response {text!r} must be a column, or ordered(column)")
+    columns.use(name, "response")
+    return name, asked
+
+
+_SYNTACTIC = re.compile(r"^(?:[^\W\d_]|\.(?!\d))[\w.]*$")
+_BRACKET = re.compile(r"\[(?:([TSH])\.)?([^\]]*)\]")
+_WORD = re.compile(r"[A-Za-z_][\w]*")
+
+
+def r_column_names(names, columns: Columns) -> list[str]:
+    """formulaic's column names as R's model.matrix writes them: ``c0_[T.warm]`` is
+    ``tempwarm``, ``I(c1_ ** 2)`` is ``I(x^2)``, sum and Helmert contrasts are numbered."""
+    back = {p: (c if _SYNTACTIC.match(c) else f"`{c}`") for c, p in columns.placeholders.items()}
+    back.update({alias: r for r, alias in ((r, r.replace(".", "_")) for r in FUNCTIONS)})
+    back.update({"True": "TRUE", "False": "FALSE"})
+    out = []
+    position: dict = {}
+    for name in names:
+        if name == "Intercept":
+            out.append("(Intercept)")
+            continue
+        pieces = re.split(r"(\[[^\]]*\])", name)  # levels in brackets stay as they are
+        text = ""
+        for piece in pieces:
+            m = _BRACKET.fullmatch(piece)
+            if m is None:
+                text += _WORD.sub(lambda w: back.get(w.group(), w.group()),
+                                  piece).replace(" ** ", "^")
+                continue
+            kind, label = m.group(1), m.group(2)
+            if kind in ("S", "H"):  # R numbers these contrasts' columns
+                position[text] = position.get(text, 0) + 1
+                label = str(position[text])
+            text += {"True": "TRUE", "False": "FALSE"}.get(label, label)
+        out.append(text)
+    return out
+
+
+@dataclass
+class FormulaParts:
+    """A parsed formula read against the data's columns: formulaic text on placeholders."""
+
+    columns: Columns
+    response: str  # the response's column
+    response_order_asked: bool  # ordered(y): R's sorted order, no warning
+    fixed: str
+    offsets: list  # formulaic expressions, one numeric column each
+    random: list  # per random term: formulaic expression of its covariates, None for "1"
+    factor_columns: set  # columns coded by level through factor() or C()
+    fixed_columns: list  # the columns the fixed part and the offsets use
+    random_columns: list  # the columns the random terms use, covariates and grouping
+    terms: tuple  # formula.RandomTerm, in the order of ``random``
+
+    @property
+    def grouping_columns(self) -> list:
+        return [c for t in self.terms for c in t.factors]
+
+
+def read_formula(parsed, available) -> FormulaParts:
+    """Check every part of ``parsed`` against the columns and translate it for formulaic."""
+    columns = Columns(available)
+    response, asked = response_column(parsed.response, columns)
+    factor_columns: set = set()
+    fixed_columns: list = []
+    fixed = translate(parsed.fixed, columns, "fixed effects", response=response,
+                      factor_columns=factor_columns, used=fixed_columns)
+    offsets = [f"0 + I({translate(e, columns, f'offset({e})', arithmetic=True, used=fixed_columns)})"
+               for e in parsed.offsets]
+    random, random_columns = [], []
+    for term in parsed.random:
+        expr = term.expr.strip()
+        random.append(None if expr == "1" else translate(
+            expr, columns, f"random term {term}", factor_columns=factor_columns,
+            used=random_columns))
+        for name in term.factors:
+            columns.use(name, f"grouping factor of {term}")
+            random_columns.append(name)
+    columns.check()
+    return FormulaParts(columns, response, asked, fixed, offsets, random, factor_columns,
+                        list(dict.fromkeys(fixed_columns)), list(dict.fromkeys(random_columns)),
+                        tuple(parsed.random))
