@@ -62,7 +62,7 @@ def plain_column(series: pd.Series, drop_unused: bool = True) -> pd.Series:
                 codes, categories=categories, ordered=bool(arrow.ordered)),
                 index=series.index, name=series.name)
         elif pa.types.is_boolean(arrow):
-            series = series.astype(bool)
+            series = series.astype("boolean")
         elif pa.types.is_integer(arrow) or pa.types.is_floating(arrow):
             series = series.astype("int64" if pa.types.is_integer(arrow) else "float64")
         else:
@@ -70,11 +70,12 @@ def plain_column(series: pd.Series, drop_unused: bool = True) -> pd.Series:
         dtype = series.dtype
     if isinstance(dtype, pd.CategoricalDtype):
         return series.cat.remove_unused_categories() if drop_unused else series
-    if isinstance(dtype, pd.BooleanDtype):
-        return series.astype(bool)
+    if isinstance(dtype, pd.BooleanDtype) or (isinstance(dtype, np.dtype) and dtype.kind == "b"):
+        # a factor with levels FALSE, TRUE, as R codes a logical (coefficient "xTRUE")
+        return series.astype(bool).astype(pd.CategoricalDtype([False, True]))
     if pd.api.types.is_extension_array_dtype(dtype) and pd.api.types.is_numeric_dtype(dtype):
         return series.astype("int64" if pd.api.types.is_integer_dtype(dtype) else "float64")
-    if isinstance(dtype, np.dtype) and dtype.kind in "iufb":
+    if isinstance(dtype, np.dtype) and dtype.kind in "iuf":
         return series
     text = series.astype(str).to_numpy(dtype=object)
     return pd.Series(pd.Categorical(text, categories=sorted_levels(text)),

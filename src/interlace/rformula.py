@@ -65,6 +65,7 @@ _TOKEN = re.compile(r"""
   | (?P<op>%in%|%/%|%%|\*\*|[-+*/:^~|(),=])
 """, re.VERBOSE)
 _ARITHMETIC = {"^": "**", "%%": "%", "%/%": "//"}
+_CALL_SPACE = re.compile(r"([A-Za-z_][\w]*) \(")  # formulaic reads "I (x)" as two terms
 
 
 class FormulaError(ValueError):
@@ -194,7 +195,7 @@ def translate(text: str, columns: Columns, where: str, *, arithmetic: bool = Fal
         out.append(placeholder)
     if calls:
         raise FormulaError(f"{where}: unbalanced parentheses in {text!r}")
-    return " ".join(out)
+    return _CALL_SPACE.sub(r"\1(", " ".join(out))
 
 
 def response_column(text: str, columns: Columns) -> tuple[str, bool]:
