@@ -129,7 +129,8 @@ def test_command_line_errors_are_one_line():
     out = subprocess.run([sys.executable, "-m", "interlace", "clmm", "--link", "nope"],
                          capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 2
-    assert out.stderr.strip().startswith("interlace: error: unknown link 'nope'")
+    assert out.stderr.strip().startswith("interlace: error: argument --link: invalid choice: 'nope'")
+    assert len(out.stderr.strip().splitlines()) == 1
     assert "Traceback" not in out.stderr
 
 

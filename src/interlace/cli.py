@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
+
+from .fit import OPTIMIZERS
+from .links import LINKS
+from .thresholds import THRESHOLD_STRUCTURES
 
 WINE_FORMULA = "rating ~ temp + contact + (1|judge)"
 
@@ -46,18 +51,56 @@ def _save_plots(result, path: str) -> None:
     fig.savefig(path, dpi=100)
 
 
+def _apply_levels(data, specs, every_column: bool = True):
+    """``--levels rating=1,2,3``: a column as a Categorical with these levels in this order
+    (ordered, as a response needs); values outside them are an error naming them."""
+    import pandas as pd
+
+    data = data.copy()
+    for spec in specs or []:
+        column, sep, values = spec.partition("=")
+        column = column.strip()
+        levels = [v.strip() for v in values.split(",")]
+        if not sep or not column or not all(levels):
+            raise ValueError(f"--levels {spec!r}: write COLUMN=A,B,... (e.g. rating=1,2,3,4,5)")
+        if column not in data.columns:
+            if not every_column:  # new data for prediction has no response
+                continue
+            raise ValueError(f"--levels: no column {column!r} in the data")
+        text = data[column].astype("string")
+        other = sorted(set(text.dropna()) - set(levels))
+        if other:
+            raise ValueError(f"--levels: column {column!r} has value(s) {other} not in "
+                             f"{levels}")
+        data[column] = pd.Categorical(text, categories=levels, ordered=True)
+    return data
+
+
+class _OneLineErrors(argparse.ArgumentParser):
+    """argparse's errors as one line, like every other error of the command."""
+
+    def error(self, message):
+        self.exit(2, f"interlace: error: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="interlace", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _OneLineErrors(prog="interlace", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineErrors)
     fit = sub.add_parser("clmm", help="fit a cumulative link mixed model and print its summary")
     fit.add_argument("--data", help="CSV or Parquet file (default: the bundled wine data)")
     fit.add_argument("--formula", help=f"model formula (default for wine: {WINE_FORMULA!r})")
     fit.add_argument("--groups", action="append", help="grouping column for a random intercept")
     fit.add_argument("--random", action="append", help="lme4-style random term, e.g. '(1|judge)'")
-    fit.add_argument("--link", default="logit")
-    fit.add_argument("--threshold", default="flexible")
+    fit.add_argument("--link", default="logit", choices=list(LINKS))
+    fit.add_argument("--threshold", default="flexible", choices=list(THRESHOLD_STRUCTURES))
     fit.add_argument("--nagq", type=int, default=1)
-    fit.add_argument("--optimizer", default="newton", choices=["newton", "lbfgsb", "bobyqa"])
+    fit.add_argument("--optimizer", default="newton", choices=list(OPTIMIZERS))
+    fit.add_argument("--levels", action="append", metavar="COLUMN=A,B,...",
+                     help="the order of a column's levels (CSV files carry none): the "
+                          "response's order, or a factor's levels with its reference first; "
+                          "repeat for several columns")
+    fit.add_argument("--threads", type=int, default=1,
+                     help="threads for dense linear algebra (default 1, measured fastest)")
     fit.add_argument("--verbose", action="store_true", help="show the optimiser's progress")
     fit.add_argument("--json", metavar="FILE", help="write estimates and fit statistics as JSON")
     fit.add_argument("--predict", metavar="NEWDATA", help="CSV or Parquet rows to predict")
@@ -85,27 +128,35 @@ def main(argv: list[str] | None = None) -> int:
             data = _read_table(args.data)
             formula = args.formula
             data_name = Path(args.data).name
+        data = _apply_levels(data, args.levels)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = interlace.clmm(
                 formula, data, groups=args.groups, random=args.random, link=args.link,
                 threshold=args.threshold, nAGQ=args.nagq, optimizer=args.optimizer,
-                verbose=args.verbose,
+                verbose=args.verbose, threads=args.threads,
             )
         for w in caught:
             print(f"warning: {w.message}", file=sys.stderr)
         result.data_name = data_name
         print(result.summary())
         if args.json:
-            Path(args.json).write_text(json.dumps(result.to_dict(), indent=2))
+            Path(args.json).write_text(json.dumps(result.to_dict(), indent=2, allow_nan=False))
         if args.predict:
             if not args.out:
                 raise ValueError("--predict needs --out FILE for the probabilities")
-            result.predict(_read_table(args.predict, "--predict")).to_csv(args.out)
+            newdata = _apply_levels(_read_table(args.predict, "--predict"), args.levels,
+                                    every_column=False)
+            result.predict(newdata).to_csv(args.out)
         elif args.out:
             raise ValueError("--out goes with --predict NEWDATA")
         if args.plot:
             _save_plots(result, args.plot)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader went away (`interlace clmm | head`): nothing more to say to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ValueError, TypeError, NotImplementedError, OSError, KeyError) as exc:
         print(f"interlace: error: {exc}", file=sys.stderr)
         return 2

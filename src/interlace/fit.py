@@ -17,6 +17,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 import scipy.optimize
@@ -89,7 +90,13 @@ def _unidentified(design: ClmmDesign, hessian: np.ndarray) -> list[str]:
 _ROUNDING = 1e-13  # relative rounding of a sum of log-probabilities
 
 
-def fit_clm(design: ClmmDesign, link: Link, max_iter: int = 100) -> tuple[np.ndarray, np.ndarray]:
+class ClmFit(NamedTuple):
+    psi: np.ndarray
+    hessian: np.ndarray  # of the negative log-likelihood at the last Newton step
+    n_evaluations: int  # of the likelihood
+
+
+def fit_clm(design: ClmmDesign, link: Link, max_iter: int = 100) -> ClmFit:
     """Maximum-likelihood psi of the model without random effects, by Newton's method, and
     the Hessian of its negative log-likelihood at the last Newton step.
 
@@ -105,7 +112,11 @@ def fit_clm(design: ClmmDesign, link: Link, max_iter: int = 100) -> tuple[np.nda
     tau0 = np.linalg.lstsq(design.thresholds.jacobian, alpha0, rcond=None)[0]
     psi = np.concatenate([tau0, np.zeros(design.X.shape[1])])
 
+    evaluations = 0
+
     def negll_parts(psi):
+        nonlocal evaluations
+        evaluations += 1
         t = interval_terms(link, design.B1 @ psi + design.o1, design.B2 @ psi + design.o2)
         return -float(np.dot(w, t.log_prob)), t
 
@@ -138,7 +149,7 @@ def fit_clm(design: ClmmDesign, link: Link, max_iter: int = 100) -> tuple[np.nda
             break
         psi = psi - s * step
         value, t = new_value, new_t
-    return psi, hess
+    return ClmFit(psi, hess, evaluations)
 
 
 @dataclass
@@ -527,7 +538,7 @@ def _restart_point(objective, phi, grad_r, param: RParameterisation):
 def _clm_start(objective, link: Link, theta_start) -> tuple:
     """The start R uses (the clm fit, theta_start) with a guess of the Hessian there: the clm
     Hessian for the fixed part, to be corrected along `_group_level_directions`."""
-    psi, hess_psi = fit_clm(objective.design, link)
+    psi, hess_psi, _ = fit_clm(objective.design, link)
     phi = np.concatenate([psi, theta_start])
     param = RParameterisation.at(objective, phi)
     n_free = int(param.free.sum())
@@ -567,7 +578,7 @@ def _maximise(objective, link: Link, theta_start, lower, optimizer: str, verbose
                                                      verbose)
             phi, param, _, grad_r, hess_r, _ = _newton_polish(objective, phi, lower)
     else:
-        phi0 = np.concatenate([fit_clm(objective.design, link)[0], theta_start])
+        phi0 = np.concatenate([fit_clm(objective.design, link).psi, theta_start])
         phi, opt_ok, message, n_iter = _optimise(objective, phi0, lower, fallback, verbose)
         phi, param, _, grad_r, hess_r, _ = _newton_polish(objective, phi, lower)
     for round_ in range(MAX_RESTARTS):
@@ -578,7 +589,7 @@ def _maximise(objective, link: Link, theta_start, lower, optimizer: str, verbose
         if why == "stalled" and start is not None and round_ == 0:
             # Newton steps that stall far from an optimum may have been drawn into a poor
             # region (they can creep along a bound); L-BFGS-B starts afresh from R's start
-            point = np.concatenate([fit_clm(objective.design, link)[0], theta_start])
+            point = np.concatenate([fit_clm(objective.design, link).psi, theta_start])
         phi, opt_ok, message, more = _optimise(objective, point, lower, fallback, verbose)
         n_iter += more
         phi, param, _, grad_r, hess_r, _ = _newton_polish(objective, phi, lower)

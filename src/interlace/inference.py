@@ -126,6 +126,10 @@ def anova(*results) -> pd.DataFrame:
     """
     if len(results) < 2:
         raise ValueError("anova needs at least two fits to compare")
+    for i, r in enumerate(results, 1):
+        if not hasattr(r, "data_key") or not hasattr(r, "llf"):
+            raise TypeError(f"anova compares fitted models; argument {i} is a "
+                            f"{type(r).__name__}")
     keys = {r.data_key for r in results}
     if len(keys) > 1:
         raise ValueError("the fits are to different data or responses; anova compares fits of "

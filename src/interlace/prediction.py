@@ -194,8 +194,8 @@ def predict(result, newdata=None, type: str = "prob", re_form: str = "conditiona
     parts = [_probabilities(link, model.jacobian, alpha, eta[i:i + block], shift[i:i + block],
                             weights, X[i:i + block], type, vcov,
                             scores if type == "mean" else None)
-             for i in range(0, n, block)]
-    out = np.concatenate([p[0] for p in parts]) if parts else np.empty((0, len(levels)))
+             for i in range(0, max(n, 1), block)]  # one empty block for no rows
+    out = np.concatenate([p[0] for p in parts])
     fit = _shape(out, type, levels, index, scores if type == "mean" else None)
     if not se_fit:
         return fit

@@ -246,11 +246,24 @@ class CLMMResult:
         >>> list(fit.confint().columns)
         ['lower', 'upper']
         """
-        if not 0 < level < 1:
-            raise ValueError(f"level must be between 0 and 1, not {level!r}")
+        if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+            raise ValueError(f"level must be a number between 0 and 1, not {level!r}")
+        if params is not None:
+            params = [params] if isinstance(params, str) else params
+            if not isinstance(params, (list, tuple, pd.Index)) or not all(
+                    isinstance(p, str) for p in params):
+                raise TypeError(f"params must be a parameter name or a list of names, "
+                                f"not {params!r}")
+            params = list(params)
         if method == "wald":
             table = wald(self, level)
-            return table if params is None else table.loc[list(params)]
+            if params is None:
+                return table
+            unknown = [p for p in params if p not in table.index]
+            if unknown:
+                raise ValueError(f"no parameter(s) {unknown} for Wald intervals; choose from "
+                                 f"{list(table.index)}")
+            return table.loc[params]
         if method == "profile":
             return profile(self, level, params)
         raise ValueError(f"method must be 'wald' or 'profile', not {method!r}")
@@ -291,7 +304,7 @@ class CLMMResult:
 
     def to_dict(self) -> dict:
         """All estimates, standard errors, variance components and fit statistics, as plain
-        Python types (for JSON).
+        Python types (for JSON: an unavailable value is None).
 
         Examples
         --------
@@ -303,7 +316,7 @@ class CLMMResult:
         def vc_out(vc):
             return float(vc) if np.ndim(vc) == 0 else np.asarray(vc, dtype=float).tolist()
 
-        return {
+        return _json_values({
             "formula": self.formula, "link": self.link, "threshold": self.threshold,
             "nAGQ": self.n_agq, "nobs": self.nobs, "logLik": self.llf, "AIC": self.aic,
             "BIC": self.bic, "converged": self.converged, "messages": list(self.messages),
@@ -318,7 +331,7 @@ class CLMMResult:
                                    "modes": df.to_numpy().tolist()}
                                for g, df in self.random_effects.items()},
             "vcov": {"names": list(self.vcov.index), "values": self.vcov.to_numpy().tolist()},
-        }
+        })
 
     def plot_ranef(self, factor: str | None = None, level: float = 0.95, ax=None):
         """Caterpillar plot of one grouping factor's conditional modes (needs matplotlib).
@@ -433,6 +446,17 @@ class Refitter:
         lower = np.concatenate([np.full(objective.n_psi, -np.inf),
                                 random.theta_lower_bounds()])
         return cls(objective, phi.copy(), lower, names, np.array(is_sd), param, vcov, scale)
+
+
+def _json_values(value):
+    """NaN and infinities (an unavailable standard error) as None: JSON has no NaN."""
+    if isinstance(value, dict):
+        return {k: _json_values(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_values(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
 
 
 def _z_table(result: CLMMResult):
