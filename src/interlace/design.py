@@ -159,9 +159,12 @@ def model_matrix(rhs: str, df: pd.DataFrame, what: str, spec=None):
         with warnings.catch_warnings():
             # a level formulaic has not seen would be coded as the reference level
             warnings.filterwarnings("error", message=".*categories outside of the nominated")
+            # formulaic would drop rows where a factor evaluates to NaN (log of a negative):
+            # keep them, so that `check_finite` names the column instead
             if spec is not None:
                 return spec.get_model_matrix(df, output="numpy", context=CONTEXT)
-            return rhs_formula(rhs).get_model_matrix(df, output="numpy", context=CONTEXT)
+            return rhs_formula(rhs).get_model_matrix(df, output="numpy", context=CONTEXT,
+                                                     na_action="ignore")
     except (FormulaicError, ValueError, TypeError, NameError, KeyError, Warning) as exc:
         raise ValueError(f"cannot build the {what}: {one_line(exc)}") from None
 
