@@ -20,9 +20,20 @@ def _soup() -> Case:
                 "R's soup data, 1,847 rows, (1|RESP)")
 
 
+def _quadrature(case: Callable[[], Case], n_agq: int) -> Callable[[], Case]:
+    def make() -> Case:
+        base = case()
+        return Case(f"{base.name}_agq{n_agq}", base.formula, base.data,
+                    f"{base.description}, nAGQ={n_agq}", n_agq)
+    return make
+
+
 CASES: dict[str, Callable[[], Case]] = {
     "wine": _wine,
     "soup": _soup,
+    "wine_agq10": _quadrature(_wine, 10),
+    "soup_agq7": _quadrature(_soup, 7),
+    "soup_agq-7": _quadrature(_soup, -7),
     "single_20k_500": lambda: simulate.single(20_000, 500),
     "crossed_20k_300x200": lambda: simulate.crossed(20_000, 300, 200),
     "crossed_100k_2000x500": lambda: simulate.crossed(100_000, 2000, 500),
@@ -35,4 +46,5 @@ CASES: dict[str, Callable[[], Case]] = {
 
 # R is run where it finishes in reasonable time; beyond 100k rows the series is ours only.
 R_CASES = [name for name in CASES if name != "scaling_1M"]
-BUILTIN_R_DATA = {"wine": "wine", "soup": "soup"}
+BUILTIN_R_DATA = {"wine": "wine", "soup": "soup", "wine_agq10": "wine", "soup_agq7": "soup",
+                  "soup_agq-7": "soup"}

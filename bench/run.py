@@ -81,7 +81,8 @@ def run_r(name: str, repeats: int) -> dict:
             case.data.to_csv(data_arg, index=False)
         try:
             out = subprocess.run(
-                ["Rscript", str(HERE / "r_clmm.R"), data_arg, case.formula, str(repeats)],
+                ["Rscript", str(HERE / "r_clmm.R"), data_arg, case.formula, str(repeats),
+                 str(case.nagq)],
                 capture_output=True, text=True, timeout=R_TIMEOUT, check=False)
         except subprocess.TimeoutExpired:
             return {"error": f"did not finish in {R_TIMEOUT} s"}

@@ -21,6 +21,7 @@ class Case:
     formula: str
     data: pd.DataFrame
     description: str
+    nagq: int = 1  # 1: Laplace; else the quadrature rule, as clmm(nAGQ=)
 
 
 def _response(latent: np.ndarray) -> pd.Categorical:

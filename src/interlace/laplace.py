@@ -256,7 +256,7 @@ class LaplaceObjective:
         design = self.design
         w = design.weights[rows]
         values = modes.values
-        parts = _CurvatureDerivatives(modes.terms, modes.d, rows)
+        parts = CurvatureDerivatives(modes.terms, modes.d, rows)
         t = parts.terms
         dp, d, lev = parts.dp, parts.d, lev[rows]
         g_u += self._at_times(values, w * lev * parts.dd_r, rows)
@@ -300,7 +300,7 @@ def row_blocks(n: int) -> list[slice]:
     return [slice(start, min(n, start + _GRADIENT_BLOCK)) for start in range(0, n, _GRADIENT_BLOCK)]
 
 
-class _CurvatureDerivatives:
+class CurvatureDerivatives:
     """For a block of rows: the interval terms, p1 - p2, D and the derivatives of D in the
     upper and lower predictor and in the random part, and of p1 - p2 in the two predictors."""
 
