@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -56,3 +57,51 @@ def test_verbose_shows_progress():
     out = run("clmm", "--verbose")
     assert out.returncode == 0
     assert "objective" in out.stdout and "max|grad|" in out.stdout
+
+
+def test_levels_json_null_threads_and_help_in_process(tmp_path, capsys):
+    """--levels orders a CSV's columns (response order, reference level), --json writes
+    JSON without NaN, --threads is passed on, --help lists the choices."""
+    from interlace import cli
+
+    wine = dataset("wine")
+    wine.to_csv(tmp_path / "wine.csv", index=False)
+    status = cli.main(["clmm", "--data", str(tmp_path / "wine.csv"), "--formula", WINE,
+                       "--levels", "temp=warm,cold", "--levels", "rating=1,2,3,4,5",
+                       "--threads", "2", "--json", str(tmp_path / "fit.json")])
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "tempcold    -3.0630" in out  # warm is the reference, as R's relevel gives
+    text = (tmp_path / "fit.json").read_text()
+    saved = json.loads(text)  # strict JSON: NaN would not parse with parse_constant below
+    json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    assert saved["fixed_effects"]["tempcold"] == pytest.approx(-3.0630, abs=1e-4)
+    assert cli.main(["clmm", "--data", str(tmp_path / "wine.csv"), "--formula", WINE,
+                     "--levels", "temp=warm"]) == 2
+    assert "value(s) ['cold'] not in ['warm']" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["clmm", "--help"])
+    helptext = capsys.readouterr().out
+    for choice in ("cauchit", "symmetric2", "bobyqa"):
+        assert choice in helptext
+
+
+def test_unavailable_values_are_null_in_json():
+    """A separated fit has no standard errors (NaN): to_dict() and --json give null."""
+    import interlace
+
+    wine = dataset("wine").assign(sep=(dataset("wine")["rating"].astype(int) >= 4) * 1.0)
+    with pytest.warns(interlace.ConvergenceWarning):
+        fit = interlace.clmm("rating ~ temp + sep + (1|judge)", wine)
+    assert np.isnan(fit.bse).all()
+    out = fit.to_dict()
+    assert out["fixed_effects_bse"]["sep"] is None
+    json.dumps(out, allow_nan=False)
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    """`interlace clmm | head -1`: no BrokenPipeError traceback."""
+    out = subprocess.run(f"'{sys.executable}' -m interlace clmm | head -1", shell=True,
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert out.stdout.startswith("No --data given")
+    assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr

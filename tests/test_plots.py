@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import matplotlib
 import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import fitted
@@ -59,3 +60,22 @@ def _tmp_png():
     import tempfile
 
     return tempfile.NamedTemporaryFile(suffix=".png", delete=False).name
+
+
+def test_effects_plot_with_an_offset_and_a_slope_outside_the_fixed_part():
+    """The plot's new data lacked the offset's column and the slope's covariate (a raw
+    KeyError); they now stand at their mean, and the curves are the predictions there."""
+    import interlace
+    from conftest import dataset
+
+    df = dataset("wine").assign(x=np.sin(np.arange(72.0)), z=np.cos(np.arange(72.0)))
+    fit = interlace.clmm("rating ~ temp + offset(0.5 * z) + (1 + x|judge)", df)
+    fig = fit.plot_effects("temp", re_form="marginal")
+    ax = fig.axes[0]
+    lines = [line.get_ydata() for line in ax.lines]
+    assert len(lines) == 5
+    new = pd.DataFrame({"temp": ["cold", "warm"], "z": df["z"].mean(), "x": df["x"].mean(),
+                        "judge": "(new)"})
+    expected = fit.predict(new, re_form="marginal")  # a new judge: averaged over judges
+    np.testing.assert_allclose(np.array(lines).T, expected.to_numpy(), atol=1e-12)
+    fig.savefig(_tmp_png())
