@@ -2,14 +2,21 @@
 
 The pipeline, in the order a fit runs through it:
 
-- ``formula``: parse the response, fixed terms and lme4-style random terms;
-- ``frames`` / ``design``: data to the response codes, the fixed design (B1, B2) and the
-  random design (the rows of A = Z Lambda);
+- ``formula``: split the response, fixed terms and lme4-style random terms;
+- ``rformula``: read each part as R's formula language (a whitelist; nothing is run as
+  Python) and translate it for formulaic;
+- ``frames`` / ``coding`` / ``design`` / ``random_design``: data to plain columns, the
+  response codes, the fixed design (B1, B2) and the random design (the rows of A = Z Lambda);
 - ``links``, ``intervals``, ``thresholds``: the small numerical pieces;
 - ``factor``, ``laplace``: the Laplace objective and its exact gradient;
 - ``fit``: ``clmm()``, starting values, optimisation, Hessian and standard errors;
 - ``result``: ``CLMMResult`` and its summary; ``prediction`` and ``inference`` (confint,
   anova) after the fit.
+
+Words used throughout: a *term* is one ``(expr | g)``; a *grouping factor* is its ``g``;
+*theta* are R's ``ST`` parameters (per term the entries of the lower-triangular L with
+covariance L L', diagonal first); *u* the spherical random effects, b = L u per level.
+See docs/architecture.md.
 """
 
 from .datasets import load_soup, load_wine

@@ -30,7 +30,6 @@ from .laplace import LaplaceObjective
 from .links import Link, get_link
 from .memory import reuse_large_blocks
 from .quadrature import QuadratureObjective
-from .random_design import BOUNDARY_TOL
 from .result import CLMMResult, ConvergenceWarning
 
 OPTIMIZERS = ("newton", "lbfgsb", "bobyqa")

@@ -25,9 +25,9 @@ from .coding import group_labels
 from .design import check_finite, column_kind, fixed_matrix, offset_values, term_matrix
 from .formula import ParsedFormula
 from .frames import plain_column, to_pandas
-from .rformula import FormulaParts
 from .intervals import log_interval_prob
 from .links import get_link
+from .rformula import FormulaParts
 
 TYPES = ("prob", "cum.prob", "linear.predictor", "class", "mean")
 RE_FORMS = ("conditional", "population", "marginal")
