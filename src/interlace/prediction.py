@@ -6,7 +6,8 @@ For an observation with fixed part eta = x'beta + offset and random part z'b,
     P(Y <= k) = F(alpha_k - eta - z'b).
 
 ``re_form="conditional"`` uses the conditional modes of b for levels seen in fitting (b = 0 for
-new levels, with a warning naming the factor, or an error with ``allow_new_levels=False``); ``"population"`` uses b = 0;
+new levels, with a warning naming the factor, or an error with ``allow_new_levels=False``);
+``"population"`` uses b = 0;
 ``"marginal"`` integrates over b ~ N(0, Sigma): z'b ~ N(0, s^2) with s^2 = sum over terms of
 z' Sigma z, by Gauss-Hermite quadrature, giving population-averaged probabilities.
 Standard errors (``se_fit=True``) are by the delta method in the threshold and fixed-effect
