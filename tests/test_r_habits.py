@@ -148,3 +148,14 @@ def test_zero_weight_rows_are_left_out_before_levels_are_counted():
     assert "9" not in fit.random_effects["judge"].index
     assert fit.ngroups["judge"] == 8
     assert fit.nobs == habits_data()["w"].sum()
+
+
+def test_an_interaction_without_its_main_effects_warns_that_r_codes_it_otherwise():
+    """temp:contact alone: formulaic adds a contact column where R codes both factors by
+    indicators and drops the aliased one; same model (same log-likelihood as R's
+    temp * contact), other coefficients. Said, never passed off under R's names silently."""
+    df = habits_data()
+    with pytest.warns(UserWarning, match=r"interaction\(s\) \['temp:contact'\] without"):
+        alone = interlace.clmm("rating ~ temp:contact + (1|judge)", df)
+    full = interlace.clmm("rating ~ temp * contact + (1|judge)", df)
+    assert alone.llf == pytest.approx(full.llf, abs=1e-8)

@@ -29,7 +29,7 @@ from .coding import Response, code_response, grouping, numeric_ranges, seen_leve
 from .formula import ParsedFormula
 from .frames import plain_column, read_weights, to_pandas
 from .random_design import RandomDesign, RandomEffectsTerm, check_term, covariate_scale
-from .rformula import CONTEXT, FormulaParts, r_column_names, read_formula
+from .rformula import CONTEXT, FormulaParts, lower_order_columns, r_column_names, read_formula
 from .thresholds import ThresholdStructure, make_thresholds
 
 
@@ -259,6 +259,13 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
     renamed = parts.columns.rename(df)
 
     full, names, fixed_spec, assumed = fixed_matrix(parts, renamed)
+    folded = lower_order_columns(fixed_spec)
+    if folded:
+        shown = r_column_names([t.replace(" ", "") for t in folded], parts.columns)
+        warnings.warn(f"interaction(s) {shown} without their main effects: formulaic codes "
+                      "them differently from R's model.matrix, so the coefficients are another "
+                      "parameterisation of the same model than R's; add the main effects "
+                      "(a * b) for R's coefficients", UserWarning, stacklevel=3)
     if assumed:
         warnings.warn("an intercept is needed and assumed (the thresholds are the intercept), "
                       "as in R", UserWarning, stacklevel=3)

@@ -219,6 +219,38 @@ _BRACKET = re.compile(r"\[(?:([TSH])\.)?([^\]]*)\]")
 _WORD = re.compile(r"[A-Za-z_][\w]*")
 
 
+_PLACEHOLDER = re.compile(r"\bc(\d+)_")
+
+
+def _r_interaction_order(name: str) -> str:
+    """R names an interaction's columns with its variables in the order they first appear
+    in the formula (``contact + temp:contact`` gives ``contactno:tempwarm``); placeholders
+    are numbered in that order."""
+    parts = re.split(r":(?![^\[]*\])", name)  # colons outside brackets
+    if len(parts) < 2:
+        return name
+
+    def first(part):
+        found = [int(m) for m in _PLACEHOLDER.findall(re.sub(r"\[[^\]]*\]", "", part))]
+        return min(found) if found else -1
+
+    return ":".join(sorted(parts, key=first))
+
+
+def lower_order_columns(spec) -> list[str]:
+    """Interaction terms for which formulaic made a column lacking one of the term's
+    variables (``temp:contact`` without main effects gets a ``contact`` column): there R's
+    coding, and so its coefficients, differ (the same model in another parameterisation)."""
+    out = []
+    for entry in spec.structure:
+        factors = [str(f) for f in entry.term.factors]
+        if len(factors) > 1 and any(
+                any(f not in re.sub(r"\[[^\]]*\]", "", c).split(":") for f in factors)
+                for c in entry.columns):
+            out.append(str(entry.term))
+    return out
+
+
 def r_column_names(names, columns: Columns) -> list[str]:
     """formulaic's column names as R's model.matrix writes them: ``c0_[T.warm]`` is
     ``tempwarm``, ``I(c1_ ** 2)`` is ``I(x^2)``, sum and Helmert contrasts are numbered."""
@@ -231,6 +263,7 @@ def r_column_names(names, columns: Columns) -> list[str]:
         if name == "Intercept":
             out.append("(Intercept)")
             continue
+        name = _r_interaction_order(name)
         pieces = re.split(r"(\[[^\]]*\])", name)  # levels in brackets stay as they are
         text = ""
         for piece in pieces:
