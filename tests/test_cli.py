@@ -105,3 +105,16 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
                          capture_output=True, text=True, timeout=120, check=False)
     assert out.stdout.startswith("No --data given")
     assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr
+
+
+def test_plot_for_a_model_with_an_offset_and_an_outside_slope(tmp_path):
+    from interlace import cli
+
+    df = dataset("wine").assign(x=np.sin(np.arange(72.0)), z=np.cos(np.arange(72.0)))
+    df.to_csv(tmp_path / "d.csv", index=False)
+    status = cli.main(["clmm", "--data", str(tmp_path / "d.csv"), "--levels",
+                       "rating=1,2,3,4,5", "--formula",
+                       "rating ~ temp + offset(0.5 * z) + (1 + x|judge)",
+                       "--plot", str(tmp_path / "fit.png")])
+    assert status == 0
+    assert (tmp_path / "fit.png").stat().st_size > 10_000

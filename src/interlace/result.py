@@ -246,8 +246,7 @@ class CLMMResult:
         >>> list(fit.confint().columns)
         ['lower', 'upper']
         """
-        if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
-            raise ValueError(f"level must be a number between 0 and 1, not {level!r}")
+        _check_level(level)
         if params is not None:
             params = [params] if isinstance(params, str) else params
             if not isinstance(params, (list, tuple, pd.Index)) or not all(
@@ -280,6 +279,7 @@ class CLMMResult:
         >>> list(fit.tidy()["kind"])
         ['threshold', 'threshold', 'threshold', 'threshold', 'fixed', 'fixed', 'random']
         """
+        _check_level(level)
         ci = wald(self, level)
         est, se, z, p = _z_table(self)
         n_tau = len(self.threshold_params)
@@ -446,6 +446,11 @@ class Refitter:
         lower = np.concatenate([np.full(objective.n_psi, -np.inf),
                                 random.theta_lower_bounds()])
         return cls(objective, phi.copy(), lower, names, np.array(is_sd), param, vcov, scale)
+
+
+def _check_level(level) -> None:
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+        raise ValueError(f"level must be a number between 0 and 1, not {level!r}")
 
 
 def _json_values(value):
