@@ -122,6 +122,15 @@ def test_python_smuggled_through_the_command_line_never_runs(tmp_path):
     assert status == 2 and not marker.exists()
 
 
+@pytest.mark.parametrize("name", ["log", "C", "I", "scale", "center", "poly", "factor"])
+def test_a_column_named_like_a_function_is_a_column(name):
+    df = simulate(seed=5)
+    plain = quiet_fit("y ~ x + (1|g)", df)
+    fit = quiet_fit(f"y ~ {name} + (1|g)", df.rename(columns={"x": name}))
+    assert list(fit.fe_params.index) == [name]
+    assert fit.llf == pytest.approx(plain.llf, abs=1e-10)
+
+
 def test_columns_named_like_functions_dotted_and_backticked():
     df = simulate(seed=5)
     renamed = df.rename(columns={"x": "log", "g": "judge id"})

@@ -11,7 +11,6 @@ from __future__ import annotations
 import narwhals as nw
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 
 def to_pandas(data) -> pd.DataFrame:
@@ -52,6 +51,8 @@ def plain_column(series: pd.Series, drop_unused: bool = True) -> pd.Series:
     """
     dtype = series.dtype
     if isinstance(dtype, pd.ArrowDtype):
+        import pyarrow as pa  # present whenever a column has an Arrow dtype (not a dependency)
+
         arrow = dtype.pyarrow_dtype
         if pa.types.is_dictionary(arrow):
             chunks = series.array.__arrow_array__()
