@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import interlace
 from conftest import dataset
-from interlace.design import build_design
 from interlace.factor import HessianFactor, HessianPattern
-from interlace.formula import parse_formula
 
 
 def dense_a(design, values):
@@ -28,7 +27,7 @@ def dense_a(design, values):
      [0.6, 0.8, -0.3, 0.5, 0.4, 0.2, 0.3]),
 ])
 def test_logdet_solve_and_selected_inverse(formula, theta):
-    design = build_design(parse_formula(formula), dataset("soup"))
+    design = interlace.clmm_model(formula, dataset("soup")).design
     values = design.random.values(np.array(theta))
     rng = np.random.default_rng(0)
     wd = rng.uniform(0.05, 1.0, len(values))

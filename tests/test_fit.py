@@ -182,22 +182,7 @@ def test_pandas_nullable_dtypes_and_polars_categorical():
     assert from_polars.llf == pytest.approx(reference.llf, abs=1e-8)
 
 
-def _with_subsample_start(monkeypatch, formula, data):
-    """Fit with the subsample start switched on from 1,000 rows; return the fit and what each
-    start attempt returned (None: fell back to the clm start)."""
-    import interlace.fit as fit_module
-
-    attempts = []
-    original = fit_module._subsample_start
-
-    def recorded(*args, **kwargs):
-        start = original(*args, **kwargs)
-        attempts.append(start)
-        return start
-
-    monkeypatch.setattr(fit_module, "SUBSAMPLE_FROM", 1000)
-    monkeypatch.setattr(fit_module, "_subsample_start", recorded)
-    return interlace.clmm(formula, data), attempts
+SUBSAMPLE_FROM_1000 = interlace.Control(subsample_from=1000)
 
 
 @pytest.mark.parametrize("formula, kwargs", [
@@ -205,17 +190,19 @@ def _with_subsample_start(monkeypatch, formula, data):
     ("y ~ x + (1|g) + (1|h)", {"n": 9000, "n_groups": 60, "n_groups2": 15}),
     ("y ~ x + (1 + x|g)", {"n": 9000, "n_groups": 60, "slope_sd": 0.5}),
 ])
-def test_subsample_start_reaches_the_same_optimum(monkeypatch, formula, kwargs):
+def test_subsample_start_reaches_the_same_optimum(formula, kwargs):
     """Large fits start from a fit to an eighth of the rows (recursively) and finish with
     Newton steps; they must land where the ordinary start (clm, L-BFGS-B) lands."""
     from simdata import simulate
 
     data = simulate(seed=11, **kwargs)
     plain = interlace.clmm(formula, data)
-    fit, attempts = _with_subsample_start(monkeypatch, formula, data)
+    fit = interlace.clmm(formula, data, control=SUBSAMPLE_FROM_1000)
     # 9000 rows start from 1125, which start from 140 (unless that small sample's fit ends on
     # a bound: then 1125 start as R does)
-    assert len(attempts) == 2 and attempts[-1] is not None
+    attempts = fit.optinfo.subsample_starts
+    assert [rows for rows, _, _ in attempts] == [140, 1125] and attempts[-1][1]
+    assert fit.optinfo.start == "fit to a subsample of 1,125 rows"
     assert fit.converged and fit.max_grad < 1e-6
     assert fit.llf == pytest.approx(plain.llf, abs=1e-8)
     np.testing.assert_allclose(fit.params.values, plain.params.values, atol=1e-5)
@@ -224,13 +211,12 @@ def test_subsample_start_reaches_the_same_optimum(monkeypatch, formula, kwargs):
     assert fit.n_fev < plain.n_fev
 
 
-def test_subsample_without_a_category_falls_back_to_the_clm_start(monkeypatch):
-    import interlace.fit as fit_module
+def test_subsample_without_a_category_falls_back_to_the_clm_start():
     from simdata import simulate
 
     data = simulate(n=3000, n_groups=30, seed=12)
-    sampled = np.random.default_rng(3000).choice(3000, 3000 // fit_module.SUBSAMPLE_SHARE,
-                                                 replace=False)
+    share = interlace.Control().subsample_share
+    sampled = np.random.default_rng(3000).choice(3000, 3000 // share, replace=False)
     top_rows = (data["y"] == "5").to_numpy().nonzero()[0]
     keep = np.setdiff1d(top_rows, sampled)[:2]
     y = data["y"].copy()
@@ -238,8 +224,8 @@ def test_subsample_without_a_category_falls_back_to_the_clm_start(monkeypatch):
     data = data.assign(y=y)
     assert (data["y"] == "5").sum() == 2  # both outside the sample
     plain = interlace.clmm("y ~ x + (1|g)", data)
-    fit, attempts = _with_subsample_start(monkeypatch, "y ~ x + (1|g)", data)
-    assert attempts == [None]
+    fit = interlace.clmm("y ~ x + (1|g)", data, control=SUBSAMPLE_FROM_1000)
+    assert fit.optinfo.subsample_starts == [(375, False, "a response category is missing")]
     assert fit.converged
     assert fit.llf == pytest.approx(plain.llf, abs=1e-10)
 
@@ -247,7 +233,7 @@ def test_subsample_without_a_category_falls_back_to_the_clm_start(monkeypatch):
 def test_block_secant_update_meets_every_secant_condition():
     """H_new s_i = y_i for all pairs at once, H_new symmetric; an exact quadratic's pairs on a
     full set of directions give back its Hessian."""
-    from interlace.fit import _block_secant_update
+    from interlace.optimize.newton import block_secant_update as _block_secant_update
 
     rng = np.random.default_rng(0)
     a = rng.standard_normal((6, 6))
@@ -266,15 +252,13 @@ def test_block_secant_update_meets_every_secant_condition():
 def test_group_level_directions_shift_every_threshold(threshold):
     """For a random intercept and slope on x: theta's coordinates, the parameter move that
     shifts every threshold by one, and x's coefficient."""
-    from interlace.design import build_design
-    from interlace.fit import _group_level_directions
-    from interlace.formula import parse_formula
+    from interlace.optimize.start import group_level_directions
     from simdata import simulate
 
-    design = build_design(parse_formula("y ~ x + (1 + x|g)"), simulate(n=300, seed=1),
-                          threshold=threshold)
+    design = interlace.clmm_model("y ~ x + (1 + x|g)", simulate(n=300, seed=1),
+                                  threshold=threshold).design
     n_free = design.n_psi + 3
-    dirs = _group_level_directions(design, n_free)
+    dirs = group_level_directions(design, n_free)
     assert dirs.shape == (5, n_free)
     np.testing.assert_array_equal(dirs[:3, design.n_psi:], np.eye(3))
     n_tau = design.thresholds.jacobian.shape[1]
@@ -324,13 +308,11 @@ def test_the_fixed_effects_start_stops_for_every_link(link, data, formula):
     """Its absolute stopping rule never triggered for probit (2,385 likelihood evaluations
     on wine); now Newton's decrement at the value's rounding stops it, at the optimum: the
     gradient there is at rounding level."""
-    from interlace.design import build_design
-    from interlace.fit import fit_clm
-    from interlace.formula import parse_formula
     from interlace.intervals import interval_terms
     from interlace.links import get_link
+    from interlace.optimize.start import fit_clm
 
-    design = build_design(parse_formula(formula), dataset(data))
+    design = interlace.clmm_model(formula, dataset(data), link=link).design
     result = fit_clm(design, get_link(link))
     assert result.n_evaluations <= 20
     t = interval_terms(get_link(link), design.B1 @ result.psi + design.o1,

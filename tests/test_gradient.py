@@ -5,21 +5,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import interlace
 from conftest import dataset
-from interlace.design import build_design
-from interlace.formula import parse_formula
-from interlace.laplace import LaplaceObjective
-from interlace.links import LINKS, get_link
+from interlace.links import LINKS
+from interlace.optimize.hessian import r_gradient, r_hessian
+from interlace.rows import row_blocks
 
 
 def check_gradient(formula, data, link, phi_fn, rtol=1e-5):
-    design = build_design(parse_formula(formula), dataset(data))
-    objective = LaplaceObjective(design, get_link(link))
-    phi = phi_fn(design)
-    _, grad = objective.value_and_grad(phi)
+    """The model's exact gradient (the data's units) against central differences of its
+    log-likelihood."""
+    model = interlace.clmm_model(formula, dataset(data), link=link)
+    phi = phi_fn(model.design)
+    _, grad = model.loglik_and_gradient(phi)
     h = 1e-6
     fd = np.array([
-        (objective.value(phi + h * e) - objective.value(phi - h * e)) / (2 * h)
+        (model.loglik(phi + h * e) - model.loglik(phi - h * e)) / (2 * h)
         for e in np.eye(len(phi))
     ])
     scale = max(1.0, np.max(np.abs(fd)))
@@ -76,33 +77,30 @@ def test_vector_term_in_the_schur_complement():
 def test_forward_difference_hessian_matches_central(formula, data):
     """The fit's Hessian (forward differences of the exact gradient, p evaluations) against
     central differences (2p), at the optimum: standard errors agree to 1e-5 relative."""
-    import interlace
-    from interlace.fit import r_hessian
-
     fit = interlace.clmm(formula, dataset(data))
     objective, phi, param = fit.refitter.objective, fit.refitter.phi, fit.refitter.param
-    assert objective.exact_gradient
-    forward = r_hessian(objective, param, phi)
-    objective.exact_gradient, objective.hessian_step = False, 1e-4
-    central = r_hessian(objective, param, phi)
-    se = [np.sqrt(np.diag(np.linalg.inv(h))) for h in (forward, central)]
+    forward = r_hessian(objective, param, phi, fit.optinfo.control.hessian_step)
+    x, h = param.to_r(phi), 1e-4
+    central = np.column_stack([
+        (r_gradient(objective, param, phi, x + h * e)[1]
+         - r_gradient(objective, param, phi, x - h * e)[1]) / (2 * h)
+        for e in np.eye(len(x))])
+    se = [np.sqrt(np.diag(np.linalg.inv(m))) for m in (forward, 0.5 * (central + central.T))]
     np.testing.assert_allclose(se[0], se[1], rtol=1e-5)
 
 
-def test_gradient_in_row_blocks_equals_one_pass(monkeypatch):
+def test_gradient_in_row_blocks_equals_one_pass():
     """Large data go through the gradient a block of rows at a time; with blocks of 16 rows
     (crossed terms, a random slope) the gradient and the warm-start tangent must not change."""
-    from interlace import laplace
-
-    design = build_design(parse_formula("SURENESS ~ PROD + (1 + PROD|RESP) + (1|DAY)"),
-                          dataset("soup"))
-    phi = start(design, [0.9, 0.4, 0.2, 0.5])
+    formula = "SURENESS ~ PROD + (1 + PROD|RESP) + (1|DAY)"
     results = []
     for block in (1 << 15, 16):
-        monkeypatch.setattr(laplace, "_GRADIENT_BLOCK", block)
-        objective = LaplaceObjective(design, get_link("logit"))
-        assert len(laplace.row_blocks(design.n_obs)) == (1 if block > 16 else 116)
-        _, grad = objective.value_and_grad(phi)
-        results.append((grad, objective._tangent[2]))
+        model = interlace.clmm_model(formula, dataset("soup"),
+                                     control=interlace.Control(block_rows=block))
+        n = model.design.n_obs
+        assert len(row_blocks(n, block)) == (1 if block > 16 else 116)
+        phi = start(model.design, [0.9, 0.4, 0.2, 0.5]) * model.design.phi_scale
+        _, grad = model.objective.value_and_grad(phi)
+        results.append((grad, model.objective.warm_start.tangent[2]))
     np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-12, atol=1e-9)
     np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-10, atol=1e-12)

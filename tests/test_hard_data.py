@@ -8,10 +8,6 @@ import pytest
 
 import interlace
 from conftest import dataset
-from interlace.design import build_design
-from interlace.formula import parse_formula
-from interlace.laplace import LaplaceObjective
-from interlace.links import get_link
 from simdata import simulate
 
 
@@ -82,8 +78,8 @@ def test_two_levels_per_factor():
 def test_inner_newton_halves_its_step_and_still_finds_the_mode():
     """A huge variance and a start at u = 0 overshoot with full Newton steps."""
     df = simulate(n=200, n_groups=10, sd=3.0, seed=6)
-    design = build_design(parse_formula("y ~ x + (1|g)"), df)
-    objective = LaplaceObjective(design, get_link("cauchit"))
+    model = interlace.clmm_model("y ~ x + (1|g)", df, link="cauchit")
+    design, objective = model.design, model.objective
     phi = np.array([-1.5, -0.3, 0.8, 2.0, 0.8, 25.0])
     modes = objective.conditional_modes(phi)
     assert objective.n_halvings > 0
@@ -113,34 +109,17 @@ def test_singular_fit_is_flagged_with_finite_standard_errors():
     assert not interlace.clmm("rating ~ temp + contact + (1|judge)", dataset("wine")).is_singular
 
 
-def test_convergence_failure_warns_and_is_recorded(monkeypatch):
-    """An optimiser stopped after two iterations must not pass for a fit."""
-    import interlace.fit as fit_module
-
-    original = fit_module._optimise
-
-    def stopped(objective, phi0, lower, optimizer, verbose):
-        import scipy.optimize
-        res = scipy.optimize.minimize(objective.value_and_grad, phi0, jac=True,
-                                      method="L-BFGS-B", options={"maxiter": 2})
-        return res.x, False, "stopped early", 2
-
-    monkeypatch.setattr(fit_module, "_optimise", stopped)
-    monkeypatch.setattr(fit_module, "_newton_polish",
-                        lambda objective, phi, lower, **_: _no_polish(objective, phi))
-    with pytest.warns(interlace.ConvergenceWarning, match="stopped early"):
-        fit = interlace.clmm("rating ~ temp + contact + (1|judge)", dataset("wine"))
+def test_convergence_failure_warns_and_is_recorded():
+    """An optimiser stopped after two iterations, with no polish or restart after it, must
+    not pass for a fit."""
+    control = interlace.Control(lbfgsb_maxiter=2, max_newton_steps=0, max_restarts=0)
+    with pytest.warns(interlace.ConvergenceWarning, match="optimiser reported"):
+        fit = interlace.clmm("rating ~ temp + contact + (1|judge)", dataset("wine"),
+                             optimizer="lbfgsb", control=control)
     assert not fit.converged
     assert fit.max_grad > 1e-4
-    monkeypatch.setattr(fit_module, "_optimise", original)
-
-
-def _no_polish(objective, phi):
-    from interlace.fit import RParameterisation, r_gradient, r_hessian
-
-    param = RParameterisation.at(objective, phi)
-    value, g = r_gradient(objective, param, phi, param.to_r(phi))
-    return phi, param, value, g, r_hessian(objective, param, phi), 0
+    assert "lbfgsb: 2 iterations" in str(fit.optinfo)
+    assert "NOT converged" in str(fit.summary(verbose=True))
 
 
 def test_nobs_counts_rows_used():

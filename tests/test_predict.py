@@ -135,12 +135,15 @@ def test_bad_arguments():
         words.predict(type="mean")
 
 
-def test_row_blocks_do_not_change_predictions(monkeypatch):
-    from interlace import prediction
+def test_row_blocks_do_not_change_predictions():
+    import interlace
+    from interlace.rows import row_blocks
 
     fit = fitted(WINE, "wine")
     whole = fit.predict(re_form="marginal", se_fit=True)
-    monkeypatch.setattr(prediction, "_BLOCK_ENTRIES", 5 * 40 * 7)  # 7 rows per block
-    blocked = fit.predict(re_form="marginal", se_fit=True)
+    # the fit's Control.block_rows decides prediction's blocks: 7 rows of 5 x 40 values
+    small = interlace.clmm(WINE, dataset("wine"), control=interlace.Control(block_rows=22))
+    assert len(row_blocks(72, 22, 5 * 40)) == 11
+    blocked = small.predict(re_form="marginal", se_fit=True)
     pd.testing.assert_frame_equal(whole[0], blocked[0])
     pd.testing.assert_frame_equal(whole[1], blocked[1])

@@ -7,10 +7,6 @@ import pytest
 
 import interlace
 from conftest import assert_matches_r, dataset, extras
-from interlace.design import build_design
-from interlace.formula import parse_formula
-from interlace.laplace import LaplaceObjective
-from interlace.links import get_link
 from interlace.quadrature import QuadratureObjective
 
 WINE = "rating ~ temp + contact + (1|judge)"
@@ -31,19 +27,19 @@ def test_quadrature_matches_r(case, formula, data, n):
 
 
 def test_one_adaptive_node_is_the_laplace_approximation():
-    design = build_design(parse_formula(WINE), dataset("wine"))
+    model = interlace.clmm_model(WINE, dataset("wine"))
     phi = np.array([-1.5, 1.4, 4.0, 6.0, 3.0, 1.8, 1.2])
-    laplace = LaplaceObjective(design, get_link("logit")).value(phi)
-    one_node = QuadratureObjective(design, get_link("logit"), 1).value(phi)
+    laplace = model.loglik(phi)
+    one_node = -QuadratureObjective(model.design, model.objective.link, 1).value(
+        phi * model.design.phi_scale)
     assert one_node == pytest.approx(laplace, abs=1e-10)
 
 
 def test_adaptive_quadrature_converges_in_the_number_of_nodes():
     """Many nodes approximate the integral exactly: 20 and 40 points agree to 1e-9."""
-    design = build_design(parse_formula(WINE), dataset("wine"))
     phi = np.array([-1.5, 1.4, 4.0, 6.0, 3.0, 1.8, 1.2])
-    v20 = QuadratureObjective(design, get_link("probit"), 20).value(phi)
-    v40 = QuadratureObjective(design, get_link("probit"), 40).value(phi)
+    v20, v40 = (interlace.clmm_model(WINE, dataset("wine"), link="probit", nAGQ=n).loglik(phi)
+                for n in (20, 40))
     assert v20 == pytest.approx(v40, abs=1e-9)
 
 
@@ -60,16 +56,16 @@ def test_the_quadrature_gradient_is_exact(link, n):
     term, where theta and the covariate's scale both enter."""
     df = dataset("wine").assign(x=np.sin(np.arange(72.0)) * 3.0)
     for formula in (WINE, "rating ~ temp + (0 + x|judge)"):
-        design = build_design(parse_formula(formula), df)
-        objective = QuadratureObjective(design, get_link(link), n)
+        model = interlace.clmm_model(formula, df, link=link, nAGQ=n)
+        design = model.design
         phi = np.concatenate([np.linspace(-1.2, 1.6, design.n_psi - design.X.shape[1]),
                               np.full(design.X.shape[1], 0.4), [0.8]])
-        value, grad = objective.value_and_grad(phi)
+        value, grad = model.loglik_and_gradient(phi)
         h = 1e-6
-        central = [(objective.value(phi + e) - objective.value(phi - e)) / (2 * h)
+        central = [(model.loglik(phi + e) - model.loglik(phi - e)) / (2 * h)
                    for e in np.eye(len(phi)) * h]
         np.testing.assert_allclose(grad, central, rtol=1e-6, atol=1e-6)
-        assert value == pytest.approx(objective.value(phi), abs=1e-10)
+        assert value == pytest.approx(model.loglik(phi), abs=1e-10)
 
 
 def test_quadrature_fits_need_as_few_evaluations_as_laplace_ones():

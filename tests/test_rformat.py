@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from conftest import FIXTURES, reference
-from interlace.result import random_effects_table
 from interlace.rformat import coef_table, format_pval, format_real
+from interlace.summary import random_effects_table
 
 CASES = list(reference()["cases"])
 

@@ -9,7 +9,10 @@ The pipeline, in the order a fit runs through it:
   response codes, the fixed design (B1, B2) and the random design (the rows of A = Z Lambda);
 - ``links``, ``intervals``, ``thresholds``: the small numerical pieces;
 - ``factor``, ``laplace``: the Laplace objective and its exact gradient;
-- ``fit``: ``clmm()``, starting values, optimisation, Hessian and standard errors;
+- ``model``: ``clmm_model()``, the model as data (design + objective), and its ``fit()``;
+- ``optimize``: the start, the optimisers and their strategy, the Hessian, convergence,
+  steered by ``Control`` and recorded in ``OptSummary`` (``result.optinfo``);
+- ``fit``: ``clmm()``, the public entry (builds the model and fits it);
 - ``result``: ``CLMMResult`` and its summary; ``prediction`` and ``inference`` (confint,
   anova) after the fit.
 
@@ -22,7 +25,10 @@ See docs/architecture.md.
 from .datasets import load_soup, load_wine
 from .fit import clmm
 from .inference import anova
+from .model import ClmmModel, clmm_model
+from .optimize import Control, OptSummary
 from .result import CLMMResult, ConvergenceWarning
 
-__all__ = ["CLMMResult", "ConvergenceWarning", "anova", "clmm", "load_soup", "load_wine"]
+__all__ = ["CLMMResult", "ClmmModel", "Control", "ConvergenceWarning", "OptSummary", "anova",
+           "clmm", "clmm_model", "load_soup", "load_wine"]
 __version__ = "0.1.0"

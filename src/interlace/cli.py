@@ -13,8 +13,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from .fit import OPTIMIZERS
 from .links import LINKS
+from .optimize.control import OPTIMIZERS
 from .thresholds import THRESHOLD_STRUCTURES
 
 WINE_FORMULA = "rating ~ temp + contact + (1|judge)"
@@ -94,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--link", default="logit", choices=list(LINKS))
     fit.add_argument("--threshold", default="flexible", choices=list(THRESHOLD_STRUCTURES))
     fit.add_argument("--nagq", type=int, default=1)
-    fit.add_argument("--optimizer", default="newton", choices=list(OPTIMIZERS))
+    fit.add_argument("--optimizer", default="auto", choices=list(OPTIMIZERS))
     fit.add_argument("--levels", action="append", metavar="COLUMN=A,B,...",
                      help="the order of a column's levels (CSV files carry none): the "
                           "response's order, or a factor's levels with its reference first; "

@@ -53,7 +53,7 @@ def code_response(series: pd.Series, name: str, order_asked: bool = False) -> Re
             warnings.warn(
                 f"response {name!r}: dropping unused levels {list(map(str, unused))}",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
         levels = [level_label(c) for c, u in zip(categories, used) if u]
         codes = (np.cumsum(used) - 1)[codes].astype(np.int64)
@@ -73,7 +73,7 @@ def code_response(series: pd.Series, name: str, order_asked: bool = False) -> Re
                 f"sorted order {[str(u) for u in uniques]}. Pass an ordered pandas Categorical "
                 "(or a polars Enum) to set the order, or write ordered(y) to accept this one.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
         codes = pd.Categorical(values, categories=uniques).codes.astype(np.int64)
         levels = [level_label(u) for u in uniques]

@@ -133,7 +133,7 @@ def _identifiable_columns(full: np.ndarray, names: list[str]) -> list[int]:
         warnings.warn(
             f"the fixed-effects design is rank deficient: dropping aliased column(s) {aliased} "
             "(a combination of the columns before them, or constant)",
-            UserWarning, stacklevel=4,
+            UserWarning, stacklevel=5,
         )
     return keep
 
@@ -230,7 +230,7 @@ def usable_rows(frame: pd.DataFrame, needed, weights, na_action: str):
         if na_action == "raise":
             bad = [c for c in needed if missing_by_column[c].any()]
             raise ValueError(f"missing values in column(s) {bad}; drop them or use na_action='drop'")
-        warnings.warn(f"dropping {n_dropped} row(s) with missing values", UserWarning, stacklevel=4)
+        warnings.warn(f"dropping {n_dropped} row(s) with missing values", UserWarning, stacklevel=5)
     keep = ~incomplete
     if weights is not None:
         keep &= weights > 0  # as R, rows of weight 0 are not part of the model
@@ -265,10 +265,10 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
         warnings.warn(f"interaction(s) {shown} without their main effects: formulaic codes "
                       "them differently from R's model.matrix, so the coefficients are another "
                       "parameterisation of the same model than R's; add the main effects "
-                      "(a * b) for R's coefficients", UserWarning, stacklevel=3)
+                      "(a * b) for R's coefficients", UserWarning, stacklevel=4)
     if assumed:
         warnings.warn("an intercept is needed and assumed (the thresholds are the intercept), "
-                      "as in R", UserWarning, stacklevel=3)
+                      "as in R", UserWarning, stacklevel=4)
     check_finite(full, names, "fixed-effect column", row_labels)
     keep_cols = _identifiable_columns(full, names)
     X = full[:, keep_cols]

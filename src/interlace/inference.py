@@ -10,10 +10,14 @@ deviations too (R's clmm has no profile intervals). ``anova(m1, m2, ...)`` is R'
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import scipy.optimize
 from scipy import stats
+
+from .parameters import Parameterisation
 
 
 def wald(result, level: float = 0.95) -> pd.DataFrame:
@@ -36,6 +40,7 @@ def profile(result, level: float = 0.95, params=None) -> pd.DataFrame:
     if unknown:
         raise ValueError(f"no parameter(s) {unknown}; choose from {names}")
     se = dict(zip(result.vcov.index, np.sqrt(np.diag(result.vcov.to_numpy()))))
+    saved = objective.warm_start  # profiling moves the inner solve's warm start; put it back
     rows = {}
     for name in wanted:
         j = names.index(name)
@@ -54,7 +59,7 @@ def profile(result, level: float = 0.95, params=None) -> pd.DataFrame:
         for direction in (-1.0, 1.0):
             bounds.append(_find_bound(drop, phi_hat[j], direction, scale, lower[j]))
         rows[name] = [b / fitter.scale[j] for b in bounds]
-        objective.conditional_modes(phi_hat)
+        objective.warm_start = saved
     return pd.DataFrame.from_dict(rows, orient="index", columns=["lower", "upper"])
 
 
@@ -149,3 +154,55 @@ def anova(*results) -> pd.DataFrame:
         rows.append(row)
         prev = r
     return pd.DataFrame(rows)
+
+
+@dataclass
+class Refitter:
+    """What profiling needs of a fit: the objective and its optimum (objective units), the
+    parameters' names, bounds and coordinates, and the covariance there."""
+
+    objective: object
+    phi: np.ndarray  # the optimum, objective units
+    lower: np.ndarray
+    names: list  # thresholds, coefficients, then sd(g) for scalar terms, ST<k> otherwise
+    is_sd: np.ndarray
+    param: Parameterisation  # R's coordinates at the optimum, and the units
+    vcov: np.ndarray | None  # in R's coordinates, the objective's units
+
+    @property
+    def scale(self) -> np.ndarray:
+        """The objective's parameters are the data's times this."""
+        return self.param.scale
+
+    def conditional_start(self, j: int, value: float) -> np.ndarray:
+        """Where the other parameters go when parameter j moves to value, to second order:
+        x_free + V[free, j] / V[j, j] (value - x_j), in R's coordinates. A start this close
+        keeps the profile's optimiser away from disordered thresholds."""
+        phi = self.phi.copy()
+        phi[j] = value
+        if self.vcov is None or not self.param.free[j]:
+            return phi
+        x = self.param.to_r(self.phi)
+        k = int(np.sum(self.param.free[:j]))
+        moved = self.param.to_r(phi)[k] - x[k]
+        x = x + self.vcov[:, k] / self.vcov[k, k] * moved
+        start = self.param.from_r(x, self.phi)
+        start[j] = value
+        return start if np.all(np.isfinite(start)) else phi
+
+    @classmethod
+    def at(cls, objective, phi, param: Parameterisation, vcov_data) -> Refitter:
+        """At the optimum phi (objective units), with the covariance in the data's units."""
+        random = objective.random
+        names = list(objective.design.psi_names)
+        is_sd = [False] * len(names)
+        for k, term in enumerate(random.terms):
+            for j, _ in enumerate(term.tril_positions()):
+                scalar = term.size == 1
+                names.append(f"sd({term.key})" if scalar
+                             else f"ST{random.theta_offsets[k] + j + 1}")
+                is_sd.append(scalar)
+        lower = np.concatenate([np.full(objective.n_psi, -np.inf),
+                                random.theta_lower_bounds()])
+        vcov = None if vcov_data is None else param.vcov_to_objective(vcov_data)
+        return cls(objective, phi.copy(), lower, names, np.array(is_sd), param, vcov)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .links import Link
+from .rows import BLOCK_ROWS, row_blocks
 
 _LOG_HALF = np.log(0.5)
 _TINY = 1e-250  # below this pi is recomputed on the log scale
@@ -51,23 +52,18 @@ def log_interval_prob(link: Link, e1: np.ndarray, e2: np.ndarray) -> np.ndarray:
     return np.where(upper, upper_form, lower_form)
 
 
-_BLOCK = 1 << 15  # observations per block: a block's temporaries stay in the CPU cache
-
-
-def interval_terms(link: Link, e1: np.ndarray, e2: np.ndarray) -> IntervalTerms:
-    """log pi and the density ratios p, q, s at both ends of each observation's interval.
-
-    Long inputs are done a block at a time: the computation makes a dozen temporaries, and
-    at a million observations streaming them through memory doubled its cost.
-    """
-    n = len(e1)
-    if n <= 2 * _BLOCK:
+def interval_terms(link: Link, e1: np.ndarray, e2: np.ndarray,
+                   block_rows: int = BLOCK_ROWS) -> IntervalTerms:
+    """log pi and the density ratios p, q, s at both ends of each observation's interval,
+    a block of rows at a time (`rows.row_blocks`): the computation makes a dozen temporaries."""
+    blocks = row_blocks(len(e1), block_rows)
+    if len(blocks) == 1:
         return _interval_terms(link, e1, e2)
-    out = IntervalTerms(*(np.empty(n) for _ in range(7)))
-    for start in range(0, n, _BLOCK):
-        part = _interval_terms(link, e1[start:start + _BLOCK], e2[start:start + _BLOCK])
+    out = IntervalTerms(*(np.empty(len(e1)) for _ in range(7)))
+    for rows in blocks:
+        part = _interval_terms(link, e1[rows], e2[rows])
         for name in ("log_prob", "p1", "p2", "q1", "q2", "s1", "s2"):
-            getattr(out, name)[start:start + _BLOCK] = getattr(part, name)
+            getattr(out, name)[rows] = getattr(part, name)
     return out
 
 

@@ -26,6 +26,28 @@ from .design import ClmmDesign
 from .factor import HessianFactor, HessianPattern, NotPositiveDefinite
 from .intervals import IntervalTerms, interval_terms
 from .links import Link
+from .optimize.control import Control
+from .rows import row_blocks
+
+
+@dataclass
+class WarmStart:
+    """Where the next inner solve starts: the last conditional modes, moved along their
+    derivative in phi (``tangent`` = (phi0, u0, du/dphi), from the last gradient) when phi
+    has moved little. Owned by the objective; set from outside only through
+    ``objective.warm_start`` (a subsample's modes, a state saved and put back)."""
+
+    u: np.ndarray
+    tangent: tuple | None = None
+
+    def at(self, phi: np.ndarray, max_extrapolation: float) -> np.ndarray:
+        if self.tangent is None:
+            return self.u.copy()
+        phi0, u0, du = self.tangent
+        step = phi - phi0
+        if np.max(np.abs(step), initial=0.0) > max_extrapolation:
+            return self.u.copy()
+        return u0 + du @ step
 
 
 @dataclass
@@ -52,22 +74,21 @@ class InnerSolveError(RuntimeError):
 class LaplaceObjective:
     """L(phi) and its gradient, phi = (threshold parameters, beta, theta)."""
 
-    def __init__(self, design: ClmmDesign, link: Link, step_tol: float = 1e-10,
-                 max_iter: int = 100, max_halvings: int = 40):
+    def __init__(self, design: ClmmDesign, link: Link, control: Control | None = None,
+                 step_tol: float | None = None):
         self.design = design
         self.link = link
+        self.control = control = Control() if control is None else control
         self.random = design.random
         self.pattern = HessianPattern(design.random)
         self.n_psi = design.n_psi
-        self.step_tol = step_tol
-        self.exact_gradient = True
-        self.hessian_step = 1e-7  # relative step of the finite-difference Hessian
-        self.max_iter = max_iter
-        self.max_halvings = max_halvings
-        self.u = np.zeros(design.random.q)
+        self.step_tol = control.inner_step_tol if step_tol is None else step_tol
+        self.max_iter = control.inner_max_iter
+        self.max_halvings = control.inner_max_halvings
+        self.block_rows = control.block_rows
+        self.warm_start = WarmStart(np.zeros(design.random.q))
         self.n_evaluations = 0
         self.max_extrapolation = 1.0
-        self._tangent = None
         self.n_inner = 0
         self.n_halvings = 0
         self._theta_derivs = design.random.theta_derivatives()
@@ -113,7 +134,7 @@ class LaplaceObjective:
     def _at(self, eta1, eta2, values, u):
         """The interval terms and h(u) at u."""
         r = self._a_times(values, u)
-        terms = interval_terms(self.link, eta1 - r, eta2 - r)
+        terms = interval_terms(self.link, eta1 - r, eta2 - r, self.block_rows)
         h = -float(np.dot(self.design.weights, terms.log_prob)) + 0.5 * float(np.dot(u, u))
         return terms, (h if np.isfinite(h) else np.inf)
 
@@ -125,16 +146,6 @@ class LaplaceObjective:
             # the positive part of D still gives a descent direction
             return HessianFactor(self.pattern, values, np.maximum(wd, 0.0)), False
 
-    def _start(self, phi: np.ndarray) -> np.ndarray:
-        """Warm start: the last solution moved along du_hat/dphi from the last gradient."""
-        if self._tangent is None:
-            return self.u.copy()
-        phi0, u0, tangent = self._tangent
-        step = phi - phi0
-        if np.max(np.abs(step), initial=0.0) > self.max_extrapolation:
-            return self.u.copy()
-        return u0 + tangent @ step
-
     # -- inner problem -----------------------------------------------------------------------
     def conditional_modes(self, phi: np.ndarray) -> ConditionalModes:
         """Find u_hat by Newton's method from the last solution (warm start), or from u = 0
@@ -144,7 +155,7 @@ class LaplaceObjective:
         taken at u_hat, gives the log-determinant.
         """
         self._last = None
-        warm = self._start(phi)
+        warm = self.warm_start.at(phi, self.max_extrapolation)
         try:
             modes = self._newton(phi, warm)
             if modes.converged or not np.any(warm):
@@ -153,7 +164,7 @@ class LaplaceObjective:
             if not np.any(warm):
                 raise
         # a warm start left by a failed evaluation far away can itself be the trouble
-        self._tangent = None
+        self.warm_start = WarmStart(self.warm_start.u)
         return self._newton(phi, np.zeros_like(warm))
 
     def _newton(self, phi: np.ndarray, u: np.ndarray) -> ConditionalModes:
@@ -202,7 +213,7 @@ class LaplaceObjective:
             grad = self._at_times(values, w * dp) + u
             converged = bool(np.max(np.abs(factor.solve(grad)), initial=0.0) < 1e-6
                              and np.max(np.abs(grad), initial=0.0) < INNER_GRAD_TOL)
-        self.u = u
+        self.warm_start = WarmStart(u, self.warm_start.tangent)
         return ConditionalModes(phi.copy(), u, values, terms, d, factor,
                                 h + 0.5 * factor.logdet, converged)
 
@@ -244,11 +255,11 @@ class LaplaceObjective:
         grad = np.zeros(self.n_psi + n_theta)
         cross = np.zeros((self.random.q, self.n_psi + n_theta))
         g_u = np.zeros(self.random.q)
-        for rows in row_blocks(len(w)):
+        for rows in row_blocks(len(w), self.block_rows):
             self._gradient_rows(modes, pa, lev, u, rows, grad, cross, g_u)
         v = modes.factor.solve(0.5 * g_u)
         grad -= cross.T @ v
-        self._tangent = (modes.phi, u, -modes.factor.solve(cross))
+        self.warm_start = WarmStart(u, (modes.phi, u, -modes.factor.solve(cross)))
         return grad
 
     def _gradient_rows(self, modes, pa, lev, u, rows, grad, cross, g_u):
@@ -288,16 +299,6 @@ class LaplaceObjective:
             cross[:, self.n_psi + k] += (
                 np.bincount(cols[:, entry], weights=x * w * dp, minlength=self.random.q)
                 + self._at_times(values, w * d * du, rows))
-
-
-_GRADIENT_BLOCK = 1 << 15  # rows per block of the gradient's passes
-
-
-def row_blocks(n: int) -> list[slice]:
-    """Consecutive row ranges of about `_GRADIENT_BLOCK` rows (one range for up to twice that)."""
-    if n <= 2 * _GRADIENT_BLOCK:
-        return [slice(0, n)]
-    return [slice(start, min(n, start + _GRADIENT_BLOCK)) for start in range(0, n, _GRADIENT_BLOCK)]
 
 
 class CurvatureDerivatives:

@@ -35,9 +35,9 @@ _LIBC = _libc()
 
 
 @contextmanager
-def reuse_large_blocks():
-    """Keep freed large blocks in the heap while the block runs."""
-    if _LIBC is None:
+def reuse_large_blocks(enabled: bool = True):
+    """Keep freed large blocks in the heap while the block runs (``Control.reuse_large_blocks``)."""
+    if _LIBC is None or not enabled:
         yield
         return
     _LIBC.mallopt(_M_MMAP_THRESHOLD, _DURING_FIT)

@@ -29,11 +29,11 @@ from .frames import plain_column, to_pandas
 from .intervals import log_interval_prob
 from .links import get_link
 from .rformula import FormulaParts
+from .rows import BLOCK_ROWS, row_blocks
 
 TYPES = ("prob", "cum.prob", "linear.predictor", "class", "mean")
 RE_FORMS = ("conditional", "population", "marginal")
 _MARGINAL_NODES = 40
-_BLOCK_ENTRIES = 2_000_000  # rows x categories x nodes held at once
 
 
 @dataclass
@@ -55,9 +55,11 @@ class PredictionModel:
     column_levels: dict
     column_ranges: dict
     column_kinds: dict
+    block_rows: int = BLOCK_ROWS  # the fit's Control.block_rows
 
     @classmethod
-    def from_design(cls, design, parsed: ParsedFormula, link: str) -> PredictionModel:
+    def from_design(cls, design, parsed: ParsedFormula, link: str,
+                    block_rows: int = BLOCK_ROWS) -> PredictionModel:
         return cls(design.parts, parsed.offsets, list(design.response.levels), link,
                    design.thresholds.jacobian, design.fixed_spec, list(design.beta_columns),
                    design.X, design.offset if design.offset is not None
@@ -65,7 +67,7 @@ class PredictionModel:
                    design.row_labels if design.row_labels is not None
                    else pd.RangeIndex(len(design.X)),
                    design.column_levels or {}, design.column_ranges or {},
-                   design.column_kinds or {})
+                   design.column_kinds or {}, block_rows)
 
     def rows(self, newdata, need_terms: bool, levels_matter: bool, allow_new_levels: bool):
         """X, offset, per term (level index, covariates in the data's units), row labels."""
@@ -191,11 +193,9 @@ def predict(result, newdata=None, type: str = "prob", re_form: str = "conditiona
         raise ValueError("se_fit is not available for type='class'")
     vcov = _vcov_psi(result) if se_fit else None
     # rows a block at a time: the work is (rows, K, quadrature nodes)
-    block = max(1, _BLOCK_ENTRIES // (len(levels) * shift.shape[1]))
-    parts = [_probabilities(link, model.jacobian, alpha, eta[i:i + block], shift[i:i + block],
-                            weights, X[i:i + block], type, vcov,
-                            scores if type == "mean" else None)
-             for i in range(0, max(n, 1), block)]  # one empty block for no rows
+    parts = [_probabilities(link, model.jacobian, alpha, eta[rows], shift[rows], weights,
+                            X[rows], type, vcov, scores if type == "mean" else None)
+             for rows in row_blocks(n, model.block_rows, len(levels) * shift.shape[1])]
     out = np.concatenate([p[0] for p in parts])
     fit = _shape(out, type, levels, index, scores if type == "mean" else None)
     if not se_fit:

@@ -36,6 +36,7 @@ from .factor import NotPositiveDefinite
 from .intervals import interval_terms
 from .laplace import ConditionalModes, CurvatureDerivatives, InnerSolveError, LaplaceObjective
 from .links import Link
+from .optimize.control import Control
 
 _HALF_LOG_2PI = 0.5 * np.log(2.0 * np.pi)
 
@@ -43,7 +44,8 @@ _HALF_LOG_2PI = 0.5 * np.log(2.0 * np.pi)
 class QuadratureObjective(LaplaceObjective):
     """The negative log-likelihood by (adaptive) Gauss-Hermite quadrature."""
 
-    def __init__(self, design: ClmmDesign, link: Link, n_agq: int):
+    def __init__(self, design: ClmmDesign, link: Link, n_agq: int,
+                 control: Control | None = None):
         if not design.random.is_single_scalar():
             raise ValueError(
                 f"nAGQ={n_agq}: quadrature needs a single scalar random-effect term, such as "
@@ -51,7 +53,7 @@ class QuadratureObjective(LaplaceObjective):
             )
         # The quadrature sum is not stationary in u at the mode, so the conditional modes are
         # solved to the floor of precision: the gradient's formula assumes g_j'(u_j) = 0.
-        super().__init__(design, link, step_tol=1e-13)
+        super().__init__(design, link, control, step_tol=1e-13)
         self.n_agq = n_agq
         self.adaptive = n_agq > 0
         self.nodes, weights = np.polynomial.hermite.hermgauss(abs(n_agq))
@@ -82,7 +84,7 @@ class QuadratureObjective(LaplaceObjective):
         for k, (x, log_w) in enumerate(zip(self.nodes, self.log_weights)):
             u = centre + scale * x
             r = a * u[lev]
-            t = interval_terms(self.link, eta1 - r, eta2 - r)
+            t = interval_terms(self.link, eta1 - r, eta2 - r, self.block_rows)
             loglik = np.bincount(lev, weights=w * t.log_prob, minlength=q)
             if self.adaptive:
                 # int exp(g(u)) du, nodes around the mode

@@ -174,7 +174,7 @@ def check_term(term: RandomEffectsTerm, n_obs: int) -> None:
         warnings.warn(
             f"grouping factor {term.name!r}: {term.n_levels * term.size} random effects for "
             f"{n_obs} observations; their variance is barely identified",
-            UserWarning, stacklevel=4,
+            UserWarning, stacklevel=5,
         )
     has_intercept = np.any(np.all(term.covariates == 1.0, axis=0))
     if term.size > 1 and has_intercept:

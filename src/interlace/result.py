@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from .inference import anova, profile, wald
+from .inference import Refitter, anova, profile, wald
+from .optimize.control import OptSummary
 from .prediction import PredictionModel, predict
-from .rformat import coef_table, format_real, format_sci, left_table
+from .summary import Summary, z_table
 
 
 class ConvergenceWarning(UserWarning):
@@ -50,8 +50,12 @@ class CLMMResult:
         Inverse Hessian of the negative log-likelihood in R's parameterisation (thresholds,
         coefficients, then the ST parameters not on the boundary; log(sd) for a single random
         intercept, as R's fast path uses).
-    llf, aic, bic, nobs, ngroups, link, threshold, converged, max_grad, cond_hessian,
-    n_iter, n_fev, n_inner : fit statistics (``nobs`` is the sum of the weights, as in R).
+    llf, aic, bic, nobs, ngroups, link, threshold, converged, max_grad, cond_hessian :
+        fit statistics (``nobs`` is the sum of the weights, as in R).
+    optinfo : OptSummary
+        What the fit did: its start, the optimisers that ran and why, restarts, evaluations
+        (``n_fev``), inner Newton steps (``n_inner``), time; ``summary(verbose=True)``
+        prints it.
     """
 
     formula: str
@@ -76,11 +80,7 @@ class CLMMResult:
     ngroups: dict
     max_grad: float
     cond_hessian: float
-    n_iter: int
-    n_fev: int
-    n_inner: int
-    optimizer: str
-    elapsed: float
+    optinfo: OptSummary
     messages: list = field(default_factory=list)
     term_names: dict = field(default_factory=dict)
     term_groups: dict = field(default_factory=dict)  # term key -> grouping factor
@@ -95,6 +95,26 @@ class CLMMResult:
         state = self.__dict__.copy()
         state["refitter"] = None
         return state
+
+    @property
+    def n_fev(self) -> int:
+        return self.optinfo.n_evaluations
+
+    @property
+    def n_inner(self) -> int:
+        return self.optinfo.n_inner
+
+    @property
+    def n_iter(self) -> int:
+        return self.optinfo.n_iter
+
+    @property
+    def optimizer(self) -> str:
+        return self.optinfo.optimizer
+
+    @property
+    def elapsed(self) -> float:
+        return self.optinfo.elapsed
 
     @property
     def aic(self) -> float:
@@ -121,63 +141,29 @@ class CLMMResult:
         return bool(self.boundary_terms)
 
     @classmethod
-    def from_fit(cls, *, design, parsed, link, objective, phi, modes, param, hessian,
-                 vcov_free, max_grad, converged, messages, n_iter, optimizer, elapsed, data,
-                 n_agq=1, fit_scale=None, phi_scaled=None):
-        n_psi = design.n_psi
-        random = design.random
-        psi, theta = phi[:n_psi], phi[n_psi:]
-        ths = design.thresholds
+    def from_fit(cls, *, model, phi, modes, param, hessian, vcov_free, messages, optinfo):
+        """The result of ``model`` at its optimum ``phi`` (objective units), with the Hessian
+        and its inverse in R's coordinates and the data's units."""
+        design, objective = model.design, model.objective
+        n_psi, random, ths = design.n_psi, design.random, design.thresholds
+        phi_data = param.to_data(phi)
+        psi, theta = phi_data[:n_psi], phi_data[n_psi:]
         alpha = ths.jacobian @ psi[: ths.jacobian.shape[1]]
         names = design.psi_names + random.theta_names()
         free_names = [nm for nm, f in zip(names, param.free) if f]
         if vcov_free is None:
             vcov_free = np.full((len(free_names),) * 2, np.nan)
-        vcov = pd.DataFrame(vcov_free, index=free_names, columns=free_names)
         se_psi = np.sqrt(np.diag(vcov_free)[:n_psi])
         n_tau = ths.jacobian.shape[1]
         tau_cov = vcov_free[:n_tau, :n_tau]
         alpha_se = np.sqrt(np.einsum("ij,jk,ik->i", ths.jacobian, tau_cov, ths.jacobian))
-
-        factors = random.factors(theta)
-        _, _, (p11, s_inv) = modes.factor.observation_inverse(modes.values)
-        random_effects, cond_var, variance_components, ngroups, term_names = {}, {}, {}, {}, {}
-        q1 = objective.pattern.q1
-        boundary = random.boundary(phi_scaled[n_psi:] if phi_scaled is not None else theta)
-        boundary_terms = [t.key for k, t in enumerate(random.terms)
-                          if random.term_theta(boundary, k).any()]
-        for k, (term, L) in enumerate(zip(random.terms, factors)):
-            r = term.size
-            u = modes.u[random.u_offsets[k]: random.u_offsets[k + 1]].reshape(term.n_levels, r)
-            modes_k = pd.DataFrame(u @ L.T, index=term.levels, columns=term.coef_names)
-            if k == 0:
-                blocks = p11
-            else:
-                idx = (random.u_offsets[k] - q1
-                       + np.arange(term.n_levels)[:, None] * r + np.arange(r)[None, :])
-                blocks = s_inv[idx[:, :, None], idx[:, None, :]]
-            cov_b = np.einsum("st,jtu,vu->jsv", L, blocks, L)
-            var_k = pd.DataFrame(np.diagonal(cov_b, axis1=1, axis2=2).copy(),
-                                 index=term.levels, columns=term.coef_names)
-            # terms on one grouping factor share its tables, as R's ranef and condVar
-            for table, part in ((random_effects, modes_k), (cond_var, var_k)):
-                table[term.name] = (part if term.name not in table
-                                    else pd.concat([table[term.name], part], axis=1))
-            sigma = L @ L.T
-            variance_components[term.key] = (
-                float(sigma[0, 0]) if r == 1
-                else pd.DataFrame(sigma, index=term.coef_names, columns=term.coef_names)
-            )
-            ngroups[term.name] = term.n_levels
-            term_names[term.key] = term.coef_names
-
+        boundary = random.boundary(phi[n_psi:])
         cond_h = float("nan")
         if hessian.size and np.all(np.isfinite(hessian)):
             eig = np.linalg.eigvalsh(hessian)
             cond_h = float(abs(eig.max() / eig.min()))
-
         return cls(
-            formula=parsed.text, link=link, threshold=ths.name,
+            formula=model.parsed.text, link=model.link, threshold=ths.name,
             response_levels=list(design.response.levels),
             thresholds=dict(zip(ths.cut_names, alpha.tolist())),
             threshold_bse=dict(zip(ths.cut_names, alpha_se.tolist())),
@@ -185,19 +171,20 @@ class CLMMResult:
             threshold_params_bse=dict(zip(ths.param_names, se_psi[:n_tau].tolist())),
             fe_params=pd.Series(psi[n_tau:], index=design.beta_names, dtype=float),
             fe_bse=pd.Series(se_psi[n_tau:], index=design.beta_names, dtype=float),
-            random_effects=random_effects, cond_var=cond_var,
-            variance_components=variance_components, theta=theta.copy(), vcov=vcov,
-            converged=converged, nobs=float(design.weights.sum()), llf=-float(modes.value),
-            edf=len(phi), ngroups=ngroups, max_grad=max_grad, cond_hessian=cond_h,
-            n_iter=n_iter, n_fev=objective.n_evaluations, n_inner=objective.n_inner,
-            optimizer=optimizer, elapsed=elapsed, messages=list(messages),
-            term_names=term_names, n_agq=n_agq, boundary_terms=boundary_terms,
+            **_random_tables(random, theta, modes, objective.pattern.q1),
+            theta=theta.copy(), vcov=pd.DataFrame(vcov_free, index=free_names,
+                                                  columns=free_names),
+            converged=not messages, nobs=float(design.weights.sum()),
+            llf=-float(modes.value), edf=len(phi), max_grad=optinfo.max_grad,
+            cond_hessian=cond_h, optinfo=optinfo, messages=list(messages), n_agq=model.n_agq,
+            boundary_terms=[t.key for k, t in enumerate(random.terms)
+                            if random.term_theta(boundary, k).any()],
             term_groups={t.key: t.name for t in random.terms},
-            model=PredictionModel.from_design(design, parsed, link),
+            model=PredictionModel.from_design(design, model.parsed, model.link,
+                                              optinfo.control.block_rows),
             data_key=hashlib.sha1(design.response.codes.tobytes()
                                   + design.weights.tobytes()).hexdigest(),
-            refitter=Refitter.at(objective, phi_scaled if phi_scaled is not None else phi,
-                                 param, vcov_free, fit_scale),
+            refitter=Refitter.at(objective, phi, param, vcov_free),
         )
 
     def predict(self, newdata=None, type: str = "prob", re_form: str = "conditional",
@@ -281,7 +268,7 @@ class CLMMResult:
         """
         _check_level(level)
         ci = wald(self, level)
-        est, se, z, p = _z_table(self)
+        est, se, z, p = z_table(self)
         n_tau = len(self.threshold_params)
         rows = pd.DataFrame({
             "term": est.index, "kind": ["threshold"] * n_tau + ["fixed"] * len(self.fe_params),
@@ -375,7 +362,7 @@ class CLMMResult:
         """
         return anova(self, *others)
 
-    def summary(self) -> Summary:
+    def summary(self, verbose: bool = False) -> Summary:
         """A summary that prints like R's ``summary.clmm``; its ``coefficients`` attribute
         holds the table (Estimate, Std. Error, z value, Pr(>|z|)) as a DataFrame.
 
@@ -389,63 +376,43 @@ class CLMMResult:
         tempwarm     3.0630     0.5954   5.145 2.68e-07 ***
         ...
         """
-        return Summary(self)
+        return Summary(self, verbose)
 
     def __repr__(self) -> str:
         return (f"<CLMMResult {self.formula!r} link={self.link} nobs={self.nobs:g} "
                 f"logLik={self.llf:.4f} converged={self.converged}>")
 
 
-@dataclass
-class Refitter:
-    """The objective at the optimum, and parameter names for profiling."""
-
-    objective: object
-    phi: np.ndarray
-    lower: np.ndarray
-    names: list
-    is_sd: np.ndarray
-    param: object = None  # fit.RParameterisation at the optimum
-    vcov: np.ndarray = None  # in those coordinates, in the data's units
-    scale: np.ndarray = None  # the objective's parameters are the data's times this
-
-    def __post_init__(self):
-        if self.scale is None:
-            self.scale = np.ones(len(self.phi))
-        if self.vcov is not None and self.param is not None:
-            c = self.param.coordinate_scale(self.scale)
-            self.vcov = self.vcov * np.outer(c, c)  # into the objective's units
-
-    def conditional_start(self, j: int, value: float) -> np.ndarray:
-        """Where the other parameters go when parameter j moves to value, to second order:
-        x_free + V[free, j] / V[j, j] (value - x_j), in R's coordinates. A start this close
-        keeps the profile's optimiser away from disordered thresholds."""
-        phi = self.phi.copy()
-        phi[j] = value
-        if self.param is None or self.vcov is None or not self.param.free[j]:
-            return phi
-        x = self.param.to_r(self.phi)
-        k = int(np.sum(self.param.free[:j]))
-        moved = self.param.to_r(phi)[k] - x[k]
-        x = x + self.vcov[:, k] / self.vcov[k, k] * moved
-        start = self.param.from_r(x, self.phi)
-        start[j] = value
-        return start if np.all(np.isfinite(start)) else phi
-
-    @classmethod
-    def at(cls, objective, phi, param=None, vcov=None, scale=None) -> Refitter:
-        random = objective.random
-        names = list(objective.design.psi_names)
-        is_sd = [False] * len(names)
-        for k, term in enumerate(random.terms):
-            for j, (a, b) in enumerate(term.tril_positions()):
-                scalar = term.size == 1
-                names.append(f"sd({term.key})" if scalar
-                             else f"ST{random.theta_offsets[k] + j + 1}")
-                is_sd.append(scalar)
-        lower = np.concatenate([np.full(objective.n_psi, -np.inf),
-                                random.theta_lower_bounds()])
-        return cls(objective, phi.copy(), lower, names, np.array(is_sd), param, vcov, scale)
+def _random_tables(random, theta, modes, q1: int) -> dict:
+    """Per term: the conditional modes b = L u and their conditional variances (R's ranef
+    and condVar; terms on one grouping factor share its tables), the covariance L L', the
+    number of levels and the terms' names; theta in the data's units."""
+    _, _, (p11, s_inv) = modes.factor.observation_inverse(modes.values)
+    out = {"random_effects": {}, "cond_var": {}, "variance_components": {}, "ngroups": {},
+           "term_names": {}}
+    for k, (term, L) in enumerate(zip(random.terms, random.factors(theta))):
+        r = term.size
+        u = modes.u[random.u_offsets[k]: random.u_offsets[k + 1]].reshape(term.n_levels, r)
+        if k == 0:
+            blocks = p11
+        else:
+            idx = (random.u_offsets[k] - q1
+                   + np.arange(term.n_levels)[:, None] * r + np.arange(r)[None, :])
+            blocks = s_inv[idx[:, :, None], idx[:, None, :]]
+        cov_b = np.einsum("st,jtu,vu->jsv", L, blocks, L)
+        for table, values in (("random_effects", u @ L.T),
+                              ("cond_var", np.diagonal(cov_b, axis1=1, axis2=2))):
+            part = pd.DataFrame(values.copy(), index=term.levels, columns=term.coef_names)
+            tables = out[table]
+            tables[term.name] = (part if term.name not in tables
+                                 else pd.concat([tables[term.name], part], axis=1))
+        sigma = L @ L.T
+        out["variance_components"][term.key] = (
+            float(sigma[0, 0]) if r == 1
+            else pd.DataFrame(sigma, index=term.coef_names, columns=term.coef_names))
+        out["ngroups"][term.name] = term.n_levels
+        out["term_names"][term.key] = term.coef_names
+    return out
 
 
 def _check_level(level) -> None:
@@ -464,101 +431,3 @@ def _json_values(value):
     return value
 
 
-def _z_table(result: CLMMResult):
-    est = result.params
-    se = result.bse
-    z = est / se
-    p = 2 * stats.norm.sf(np.abs(z))
-    return est, se, z, p
-
-
-class Summary:
-    """R's summary.clmm, as text (``print(result.summary())``) and as tables."""
-
-    def __init__(self, result: CLMMResult):
-        self.result = result
-        est, se, z, p = _z_table(result)
-        self.coefficients = pd.DataFrame(
-            {"Estimate": est, "Std. Error": se, "z value": z, "Pr(>|z|)": p})
-
-    def info_line(self) -> str:
-        r = self.result
-        header = ["link", "threshold", "nobs", "logLik", "AIC", "niter", "max.grad", "cond.H"]
-        row = [r.link, r.threshold, f"{r.nobs:g}", f"{r.llf:.2f}", f"{r.aic:.2f}",
-               f"{r.n_fev}({r.n_inner})", format_sci(r.max_grad, 2), format_sci(r.cond_hessian, 1)]
-        return left_table(header, [row])
-
-    def random_table(self) -> str:
-        r = self.result
-        return random_effects_table(r.variance_components, r.term_names, r.term_groups)
-
-    def __str__(self) -> str:
-        r = self.result
-        if r.n_agq > 1:
-            lines = ["Cumulative Link Mixed Model fitted with the adaptive Gauss-Hermite ",
-                     f"quadrature approximation with {r.n_agq} quadrature points ", ""]
-        elif r.n_agq < -1:
-            lines = ["Cumulative Link Mixed Model fitted with the Gauss-Hermite ",
-                     f"quadrature approximation with {-r.n_agq} quadrature points ", ""]
-        else:
-            lines = ["Cumulative Link Mixed Model fitted with the Laplace approximation", ""]
-        lines.append(f"formula: {r.formula}")
-        if r.data_name:
-            lines.append(f"data:    {r.data_name}")
-        lines += ["", self.info_line(), "", "Random effects:", self.random_table()]
-        groups = ",  ".join(f"{g} {n}" for g, n in r.ngroups.items())
-        lines.append(f"Number of groups:  {groups} ")
-        lines.append("")
-        if len(r.fe_params):
-            lines.append("Coefficients:")
-            lines.append(coef_table(list(r.fe_params.index), r.fe_params.values, r.fe_bse.values))
-        else:
-            lines.append("No Coefficients")
-        lines += ["", "Threshold coefficients:"]
-        lines.append(coef_table(list(r.threshold_params), list(r.threshold_params.values()),
-                                list(r.threshold_params_bse.values()), pvalues=False))
-        if r.is_singular:
-            zero = [r.term_groups.get(k, k) for k in r.boundary_terms]
-            lines += ["", (f"Note: singular fit: the covariance of {', '.join(zero)} is on its "
-                          "boundary (a variance at zero, or a correlation of +-1).")]
-        if not r.converged:
-            lines += ["", "Warning: the fit did not converge: " + "; ".join(r.messages)]
-        return "\n".join(lines)
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_pretty_(self, p, cycle):  # IPython
-        p.text(str(self))
-
-
-def random_effects_table(variance_components: dict, term_names: dict,
-                         term_groups: dict | None = None) -> str:
-    """R's formatVC: Groups, Name, Variance, Std.Dev. and the correlations below the diagonal."""
-    groups, names, sds, corr_rows = [], [], [], []
-    for g, vc in variance_components.items():
-        cov = np.atleast_2d(np.asarray(vc, dtype=float))
-        sd = np.sqrt(np.diag(cov))
-        for j, nm in enumerate(term_names[g]):
-            groups.append((term_groups or {}).get(g, g) if j == 0 else "")
-            names.append(nm)
-            sds.append(sd[j])
-            corr = cov[j] / (sd[j] * sd) if cov.shape[0] > 1 else np.empty(0)
-            corr_rows.append([f"{c:.3f}" for c in corr[:j]])
-    sds = np.array(sds)
-    var_txt = [s.strip() for s in format_real(sds**2, 4)]
-    sd_txt = [s.strip() for s in format_real(sds, 4)]
-    header = ["Groups", "Name", "Variance", "Std.Dev."]
-    # as R's formatVC: one correlation column per term of the largest vector-valued term
-    sizes = [np.atleast_2d(np.asarray(vc, dtype=float)).shape[0]
-             for vc in variance_components.values()]
-    ncorr = max(sizes) if max(sizes) > 1 else 0
-    if ncorr:
-        header += ["Corr"] + [""] * (ncorr - 1)
-    rows = []
-    for i in range(len(groups)):
-        row = [groups[i], names[i], var_txt[i], sd_txt[i]]
-        if ncorr:
-            row += corr_rows[i] + [""] * (ncorr - len(corr_rows[i]))
-        rows.append(row)
-    return left_table(header, rows, lead=" ")

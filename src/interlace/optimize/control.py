@@ -1,0 +1,116 @@
+"""How a fit is steered (`Control`, as R's ``clmm.control`` or lme4's ``glmerControl``) and what
+it did (`OptSummary`, as MixedModels.jl's, on every result as ``result.optinfo``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+OPTIMIZERS = ("auto", "newton", "lbfgsb", "bobyqa")  # "newton" is the old name of "auto"
+
+
+@dataclass(frozen=True)
+class Control:
+    """Tuning constants of a fit. The defaults are what the benchmark measured best; change
+    them to study a fit, or to reach a path (a subsample start on small data) in a test.
+
+    Attributes
+    ----------
+    grad_tol : max |gradient| (R's coordinates, coefficients per SD of their column) below
+        which a fit counts as converged.
+    unidentified_se : a standard error above this (latent units per SD of x) means a
+        parameter is not identified (separation).
+    subsample_from, subsample_share : from this many rows the ``auto`` optimiser starts from
+        a fit to one row in ``subsample_share`` (itself started the same way while large).
+    long_step : a step (R's coordinates) after which the Hessian must be formed again.
+    guess_step : longest first trial of a Newton step from a guessed Hessian.
+    newton_min_sd : below this standard deviation, Newton steps in log(sd) hand over to
+        L-BFGS-B (which reaches a bound of 0 at once).
+    max_newton_steps : Newton steps of the final polish (0: none).
+    boundary_probe : how far off its bound of 0 a held standard deviation is tried.
+    max_restarts : rounds of the fallback optimiser after the first attempt.
+    hessian_step : relative step of the Hessian's forward differences of the exact gradient.
+    lbfgsb_maxiter, lbfgsb_maxfun, lbfgsb_ftol, lbfgsb_gtol, lbfgsb_maxcor : scipy's
+        L-BFGS-B options.
+    bobyqa_rhobeg, bobyqa_rhoend : Py-BOBYQA's trust-region radii.
+    inner_step_tol, inner_max_iter, inner_max_halvings : the conditional modes' Newton solve.
+    block_rows : rows per block where per-row work is done a block at a time (the link
+        computations, the gradient); prediction holds ``block_rows * 64`` values at once.
+    reuse_large_blocks : keep glibc's freed large blocks for reuse during the fit (faster
+        on large data; restores glibc's defaults afterwards).
+    """
+
+    grad_tol: float = 1e-4
+    unidentified_se: float = 100.0
+    subsample_from: int = 50_000
+    subsample_share: int = 8
+    long_step: float = 1e-5
+    guess_step: float = 0.5
+    newton_min_sd: float = 0.05
+    max_newton_steps: int = 50
+    boundary_probe: float = 1e-2
+    max_restarts: int = 3
+    hessian_step: float = 1e-7
+    lbfgsb_maxiter: int = 5000
+    lbfgsb_maxfun: int = 10000
+    lbfgsb_ftol: float = 1e-12
+    lbfgsb_gtol: float = 1e-6
+    lbfgsb_maxcor: int = 20
+    bobyqa_rhobeg: float = 0.2
+    bobyqa_rhoend: float = 1e-9
+    inner_step_tol: float = 1e-10
+    inner_max_iter: int = 100
+    inner_max_halvings: int = 40
+    block_rows: int = 1 << 15
+    reuse_large_blocks: bool = True
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.type == "bool":
+                ok = isinstance(value, bool)
+            elif f.type == "int":
+                ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+            else:
+                ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
+                      and value > 0)
+            if not ok:
+                raise ValueError(f"Control.{f.name} must be a {f.type} "
+                                 f"({'positive' if f.type == 'float' else 'non-negative'}), "
+                                 f"not {value!r}")
+        if self.block_rows < 1 or self.subsample_share < 2:
+            raise ValueError("Control.block_rows must be at least 1 and subsample_share at "
+                             "least 2")
+
+
+@dataclass
+class OptSummary:
+    """What a fit did: where it started, which optimisers ran and why, how much it cost."""
+
+    optimizer: str  # as asked: auto, lbfgsb or bobyqa
+    start: str = ""  # "clm fit", "theta0", "fit to a subsample of N rows"
+    phases: list = field(default_factory=list)  # what ran, in order
+    restarts: list = field(default_factory=list)  # why each restart happened
+    subsample_starts: list = field(default_factory=list)  # (rows, used, why), innermost first
+    n_evaluations: int = 0  # objective evaluations on all the rows
+    n_inner: int = 0  # inner Newton steps
+    n_iter: int = 0  # the optimisers' own iterations
+    max_grad: float = float("nan")
+    converged: bool = False
+    elapsed: float = 0.0  # seconds
+    control: Control = field(default_factory=Control)
+
+    def lines(self) -> list[str]:
+        out = [f"optimizer: {self.optimizer}; start: {self.start}"]
+        for rows, used, why in self.subsample_starts:
+            out.append(f"  subsample of {rows:,} rows: {'used' if used else 'declined'}"
+                       + (f" ({why})" if why else ""))
+        out += [f"  {phase}" for phase in self.phases]
+        out += [f"  restart: {why}" for why in self.restarts]
+        out.append(f"evaluations {self.n_evaluations}, inner Newton steps {self.n_inner}, "
+                   f"optimiser iterations {self.n_iter}, max|grad| {self.max_grad:.2e}, "
+                   f"{self.elapsed:.3f} s, {'converged' if self.converged else 'NOT converged'}")
+        return out
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
