@@ -1,10 +1,14 @@
-"""The command line, driven as a subprocess."""
+"""The command line, driven in-process through ``cli.main(argv)``; one smoke test runs it as
+a separate process (the module entry point, and a reader that closes the pipe early)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -15,9 +19,25 @@ from conftest import dataset, fitted
 WINE = "rating ~ temp + contact + (1|judge)"
 
 
-def run(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "interlace", *args], capture_output=True,
-                          text=True, timeout=120, check=False, cwd=cwd)
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run(*args, cwd=None) -> Ran:
+    """``interlace ARGS`` in this process, from ``cwd``."""
+    from interlace import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.chdir(cwd or "."), contextlib.redirect_stdout(out), \
+            contextlib.redirect_stderr(err):
+        try:
+            status = cli.main(list(args))
+        except SystemExit as exit_:  # argparse's own exits
+            status = exit_.code
+    return Ran(status, out.getvalue(), err.getvalue())
 
 
 def test_json_predict_and_plot(tmp_path):
@@ -99,8 +119,9 @@ def test_unavailable_values_are_null_in_json():
     json.dumps(out, allow_nan=False)
 
 
-def test_a_closed_pipe_ends_quietly(tmp_path):
-    """`interlace clmm | head -1`: no BrokenPipeError traceback."""
+def test_smoke_as_a_process_with_a_closed_pipe():
+    """`python -m interlace clmm | head -1` in a fresh process: the entry point works and a
+    reader that goes away early gets no BrokenPipeError traceback."""
     out = subprocess.run(f"'{sys.executable}' -m interlace clmm | head -1", shell=True,
                          capture_output=True, text=True, timeout=120, check=False)
     assert out.stdout.startswith("No --data given")
@@ -118,3 +139,16 @@ def test_plot_for_a_model_with_an_offset_and_an_outside_slope(tmp_path):
                        "--plot", str(tmp_path / "fit.png")])
     assert status == 0
     assert (tmp_path / "fit.png").stat().st_size > 10_000
+
+
+def test_bundled_wine_data_and_one_line_errors():
+    out = run("clmm")
+    assert out.returncode == 0, out.stderr
+    assert "bundled wine example" in out.stdout
+    assert "tempwarm     3.0630" in out.stdout
+    assert "judge  (Intercept) 1.279    1.131" in out.stdout
+    bad = run("clmm", "--link", "nope")
+    assert bad.returncode == 2
+    assert bad.stderr.strip().startswith("interlace: error: argument --link: invalid choice: "
+                                         "'nope'")
+    assert len(bad.stderr.strip().splitlines()) == 1

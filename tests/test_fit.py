@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -114,24 +111,6 @@ def test_summary_prints_like_r():
     ours = [ln for ln in str(fit.summary()).splitlines() if not ln.startswith(skip)]
     theirs = [ln for ln in r_text.splitlines() if not ln.startswith(skip)]
     assert ours == theirs
-
-
-def test_command_line_fits_the_bundled_wine_data():
-    out = subprocess.run([sys.executable, "-m", "interlace", "clmm"], capture_output=True, check=False,
-                         text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert "bundled wine example" in out.stdout
-    assert "tempwarm     3.0630" in out.stdout
-    assert "judge  (Intercept) 1.279    1.131" in out.stdout
-
-
-def test_command_line_errors_are_one_line():
-    out = subprocess.run([sys.executable, "-m", "interlace", "clmm", "--link", "nope"],
-                         capture_output=True, text=True, timeout=120, check=False)
-    assert out.returncode == 2
-    assert out.stderr.strip().startswith("interlace: error: argument --link: invalid choice: 'nope'")
-    assert len(out.stderr.strip().splitlines()) == 1
-    assert "Traceback" not in out.stderr
 
 
 def test_tidy_lists_every_estimate():

@@ -32,12 +32,21 @@ def test_matches_scipy_in_the_body(name):
 
 @pytest.mark.parametrize("name", LINKS)
 def test_log_density_derivatives_by_finite_differences(name):
+    """ends() gives (log f)' and (log f)'' with F, 1 - F and f in one pass."""
     link = get_link(name)
     h = 1e-5
+
+    def dlog(x):
+        return link.ends(x)[3]
+
     fd1 = (link.logpdf(X + h) - link.logpdf(X - h)) / (2 * h)
-    fd2 = (link.dlogpdf(X + h) - link.dlogpdf(X - h)) / (2 * h)
-    np.testing.assert_allclose(link.dlogpdf(X), fd1, rtol=1e-7, atol=1e-8)
-    np.testing.assert_allclose(link.d2logpdf(X), fd2, rtol=1e-6, atol=1e-8)
+    fd2 = (dlog(X + h) - dlog(X - h)) / (2 * h)
+    F, S, f, d1, d2 = link.ends(X)
+    np.testing.assert_allclose(d1, fd1, rtol=1e-7, atol=1e-8)
+    np.testing.assert_allclose(d2, fd2, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(F, link.cdf(X), rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(S, link.sf(X), rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(f, link.pdf(X), rtol=1e-12, atol=1e-300)
 
 
 def test_tails_are_exact_closed_forms():
@@ -99,7 +108,7 @@ def test_interval_derivatives_by_finite_differences(name):
     fd_q1 = (f(np.where(fin1, e1 + h, 0)) - f(np.where(fin1, e1 - h, 0))) / (2 * h) / np.exp(t.log_prob)
     np.testing.assert_allclose(t.q1, np.where(fin1, fd_q1, 0), rtol=1e-5, atol=1e-8)
     def df(x):  # f' = f (log f)'
-        return f(x) * link.dlogpdf(x)
+        return f(x) * link.ends(x)[3]
 
     x2 = np.where(fin2, e2, 0)
     fd_s2 = (df(x2 + h) - df(x2 - h)) / (2 * h) / np.exp(t.log_prob)

@@ -164,7 +164,7 @@ class Refitter:
     objective: object
     phi: np.ndarray  # the optimum, objective units
     lower: np.ndarray
-    names: list  # thresholds, coefficients, then sd(g) for scalar terms, ST<k> otherwise
+    names: list  # thresholds, coefficients, then sd(x|g) for scalar terms, ST<k> otherwise
     is_sd: np.ndarray
     param: Parameterisation  # R's coordinates at the optimum, and the units
     vcov: np.ndarray | None  # in R's coordinates, the objective's units
@@ -199,7 +199,7 @@ class Refitter:
         for k, term in enumerate(random.terms):
             for j, _ in enumerate(term.tril_positions()):
                 scalar = term.size == 1
-                names.append(f"sd({term.key})" if scalar
+                names.append(f"sd({term.coef_names[0]}|{term.key})" if scalar
                              else f"ST{random.theta_offsets[k] + j + 1}")
                 is_sd.append(scalar)
         lower = np.concatenate([np.full(objective.n_psi, -np.inf),

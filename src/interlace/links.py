@@ -1,8 +1,8 @@
 """Link functions: distribution functions of the latent variable, accurate in both tails.
 
 Each link gives, vectorised over numpy arrays, the log of the cumulative distribution
-function ``log F``, the log survival function ``log(1 - F)``, the log density and the first
-two derivatives of the log density. Probabilities are never formed as ``1 - F`` where that
+function ``log F``, the log survival function ``log(1 - F)``, the log density, and in one
+fused pass (``ends``) F, 1 - F, f and the first two derivatives of log f. Probabilities are never formed as ``1 - F`` where that
 would cancel; the objective works with log-probabilities throughout.
 
 Definitions follow R's ``ordinal::clm``:
@@ -45,14 +45,6 @@ def _logit_logpdf(x):
     return -np.abs(x) - 2.0 * np.log1p(np.exp(-np.abs(x)))
 
 
-def _logit_dlogpdf(x):
-    return -np.tanh(x / 2.0)
-
-
-def _logit_d2logpdf(x):
-    return -2.0 * np.exp(_logit_logpdf(x))
-
-
 # --- probit ----------------------------------------------------------------------------
 _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
 
@@ -69,14 +61,6 @@ def _probit_logpdf(x):
     return -0.5 * x * x - _LOG_SQRT_2PI
 
 
-def _probit_dlogpdf(x):
-    return -x
-
-
-def _probit_d2logpdf(x):
-    return -np.ones_like(x)
-
-
 # --- cloglog: F(x) = 1 - exp(-exp(x)) --------------------------------------------------
 def _cloglog_logcdf(x):
     return _log_neg_expm1(np.exp(x))
@@ -90,14 +74,6 @@ def _cloglog_logpdf(x):
     return x - np.exp(x)
 
 
-def _cloglog_dlogpdf(x):
-    return 1.0 - np.exp(x)
-
-
-def _cloglog_d2logpdf(x):
-    return -np.exp(x)
-
-
 # --- loglog: F(x) = exp(-exp(-x)) ------------------------------------------------------
 def _loglog_logcdf(x):
     return -np.exp(-x)
@@ -109,14 +85,6 @@ def _loglog_logsf(x):
 
 def _loglog_logpdf(x):
     return -x - np.exp(-x)
-
-
-def _loglog_dlogpdf(x):
-    return np.exp(-x) - 1.0
-
-
-def _loglog_d2logpdf(x):
-    return -np.exp(-x)
 
 
 # --- cauchit ---------------------------------------------------------------------------
@@ -134,15 +102,6 @@ def _cauchit_logsf(x):
 
 def _cauchit_logpdf(x):
     return -np.log(np.pi) - np.log1p(x * x)
-
-
-def _cauchit_dlogpdf(x):
-    return -2.0 * x / (1.0 + x * x)
-
-
-def _cauchit_d2logpdf(x):
-    x2 = x * x
-    return -2.0 * (1.0 - x2) / (1.0 + x2) ** 2
 
 
 # --- fused evaluations: (F, 1 - F, f, (log f)', (log f)'') in a few passes ---------------
@@ -195,8 +154,6 @@ class Link:
     logcdf: Callable[[Array], Array]
     logsf: Callable[[Array], Array]
     logpdf: Callable[[Array], Array]
-    dlogpdf: Callable[[Array], Array]
-    d2logpdf: Callable[[Array], Array]
     ppf: Callable[[Array], Array]
     ends: Callable[[Array], tuple]  # (F, 1 - F, f, (log f)', (log f)'')
 
@@ -212,24 +169,19 @@ class Link:
 
 LINKS: dict[str, Link] = {
     "logit": Link(
-        "logit", _logit_logcdf, _logit_logsf, _logit_logpdf, _logit_dlogpdf,
-        _logit_d2logpdf, special.logit, _logit_ends,
+        "logit", _logit_logcdf, _logit_logsf, _logit_logpdf, special.logit, _logit_ends,
     ),
     "probit": Link(
-        "probit", _probit_logcdf, _probit_logsf, _probit_logpdf, _probit_dlogpdf,
-        _probit_d2logpdf, special.ndtri, _probit_ends,
+        "probit", _probit_logcdf, _probit_logsf, _probit_logpdf, special.ndtri, _probit_ends,
     ),
     "cloglog": Link(
-        "cloglog", _cloglog_logcdf, _cloglog_logsf, _cloglog_logpdf, _cloglog_dlogpdf,
-        _cloglog_d2logpdf, lambda p: np.log(-np.log1p(-p)), _cloglog_ends,
+        "cloglog", _cloglog_logcdf, _cloglog_logsf, _cloglog_logpdf, lambda p: np.log(-np.log1p(-p)), _cloglog_ends,
     ),
     "loglog": Link(
-        "loglog", _loglog_logcdf, _loglog_logsf, _loglog_logpdf, _loglog_dlogpdf,
-        _loglog_d2logpdf, lambda p: -np.log(-np.log(p)), _loglog_ends,
+        "loglog", _loglog_logcdf, _loglog_logsf, _loglog_logpdf, lambda p: -np.log(-np.log(p)), _loglog_ends,
     ),
     "cauchit": Link(
-        "cauchit", _cauchit_logcdf, _cauchit_logsf, _cauchit_logpdf, _cauchit_dlogpdf,
-        _cauchit_d2logpdf, lambda p: np.tan(np.pi * (p - 0.5)), _cauchit_ends,
+        "cauchit", _cauchit_logcdf, _cauchit_logsf, _cauchit_logpdf, lambda p: np.tan(np.pi * (p - 0.5)), _cauchit_ends,
     ),
 }
 

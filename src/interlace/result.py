@@ -224,7 +224,8 @@ class CLMMResult:
 
         ``method="wald"`` gives R's ``confint()`` for the threshold parameters and fixed
         effects; ``method="profile"`` profile-likelihood intervals for those and the standard
-        deviations of scalar random terms (rows ``sd(judge)``); ``params`` selects rows.
+        deviations of scalar random terms (rows ``sd((Intercept)|judge)``, as ``tidy()`` names
+        them); ``params`` selects rows.
 
         Examples
         --------

@@ -88,15 +88,14 @@ def fit_clm(design: ClmmDesign, link: Link, max_iter: int = 100) -> ClmFit:
     return ClmFit(psi, hess, evaluations)
 
 
-def clm_start(objective, link: Link, theta_start) -> tuple:
+def clm_start(objective, clm: ClmFit, theta_start) -> tuple:
     """The start R uses (the clm fit, theta_start) with a guess of the Hessian there: the clm
     Hessian for the fixed part, to be corrected along `group_level_directions`."""
-    psi, hess_psi, _ = fit_clm(objective.design, link)
-    phi = np.concatenate([psi, theta_start])
+    phi = np.concatenate([clm.psi, theta_start])
     param = Parameterisation.at(objective, phi)
     n_free = int(param.free.sum())
     guess = np.eye(n_free)
-    guess[: objective.n_psi, : objective.n_psi] = hess_psi
+    guess[: objective.n_psi, : objective.n_psi] = clm.hessian
     return phi, guess, group_level_directions(objective.design, n_free)
 
 

@@ -13,6 +13,7 @@ fallback optimiser again, up to ``Control.max_restarts`` times.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -39,13 +40,14 @@ def maximise(objective, link: Link, theta_start, lower, optimizer: str, control:
              summary: OptSummary, verbose: bool, subsample: bool) -> Optimum:
     """The optimum of ``objective`` from R's start (the clm fit, ``theta_start``)."""
     auto = optimizer in ("auto", "newton")
+    clm = cache(lambda: fit_clm(objective.design, link))  # at most once per fit
     start = None
     if auto:
         if subsample and objective.design.n_obs >= control.subsample_from:
             start = subsample_start(objective, link, theta_start, lower, control, summary,
                                     verbose)
         if start is None and objective.random.is_single_scalar():
-            start = clm_start(objective, link, theta_start)
+            start = clm_start(objective, clm(), theta_start)
             summary.start = summary.start or "clm fit, its Hessian as the guess"
     summary.start = summary.start or "clm fit"
     fallback = "lbfgsb" if auto else optimizer
@@ -65,7 +67,7 @@ def maximise(objective, link: Link, theta_start, lower, optimizer: str, control:
             phi, param, grad_r, hess_r, opt_ok, message = _optimise_and_polish(
                 objective, near_zero.phi, lower, fallback, control, summary, verbose)
     else:
-        phi0 = np.concatenate([fit_clm(objective.design, link).psi, theta_start])
+        phi0 = np.concatenate([clm().psi, theta_start])
         phi, param, grad_r, hess_r, opt_ok, message = _optimise_and_polish(
             objective, phi0, lower, fallback, control, summary, verbose)
     for round_ in range(control.max_restarts):
@@ -76,7 +78,7 @@ def maximise(objective, link: Link, theta_start, lower, optimizer: str, control:
         if why == "stalled" and start is not None and round_ == 0:
             # Newton steps that stall far from an optimum may have been drawn into a poor
             # region (they can creep along a bound); L-BFGS-B starts afresh from R's start
-            point = np.concatenate([fit_clm(objective.design, link).psi, theta_start])
+            point = np.concatenate([clm().psi, theta_start])
             why = "stalled Newton steps; from R's start"
         summary.restarts.append(why)
         phi, param, grad_r, hess_r, opt_ok, message = _optimise_and_polish(
