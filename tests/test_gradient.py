@@ -31,7 +31,7 @@ def start(design, theta):
     """Thresholds spread over the response, some non-zero coefficients, the given theta."""
     K = design.response.n_levels
     alpha = np.linspace(-1.5, 1.5, K - 1)
-    beta = 0.3 * np.ones(design.X.shape[1])
+    beta = 0.3 * np.ones(design.n_beta)
     return np.concatenate([alpha, beta, theta])
 
 

@@ -58,8 +58,8 @@ def test_the_quadrature_gradient_is_exact(link, n):
     for formula in (WINE, "rating ~ temp + (0 + x|judge)"):
         model = interlace.clmm_model(formula, df, link=link, nAGQ=n)
         design = model.design
-        phi = np.concatenate([np.linspace(-1.2, 1.6, design.n_psi - design.X.shape[1]),
-                              np.full(design.X.shape[1], 0.4), [0.8]])
+        phi = np.concatenate([np.linspace(-1.2, 1.6, design.n_psi - design.n_beta),
+                              np.full(design.n_beta, 0.4), [0.8]])
         value, grad = model.loglik_and_gradient(phi)
         h = 1e-6
         central = [(model.loglik(phi + e) - model.loglik(phi - e)) / (2 * h)

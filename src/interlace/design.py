@@ -3,9 +3,9 @@
 - the rows: complete ones with positive weight (R drops both first), under their labels in
   the data, every used column in a plain dtype (`frames.plain_column`);
 - the ordered response as integer codes 0..K-1 with its level labels (`coding`);
-- the fixed part as ordinal's ``clm`` builds it: per observation an upper and a lower
-  linear predictor ``e1 = B1 @ psi + o1`` and ``e2 = B2 @ psi + o2`` with psi = (threshold
-  parameters, beta); ``o1 = +inf`` in the top category and ``o2 = -inf`` in the bottom one;
+- the fixed part as ordinal's ``clm`` builds it, by its structure (`fixed_part.FixedPart`):
+  per observation an upper and a lower linear predictor in psi = (threshold parameters,
+  beta), from the response codes, the threshold tables and X (per SD of each column) once;
 - the random part (`random_design`).
 
 Model matrices come from formulaic on the formula as `rformula` reads it; `fixed_matrix`,
@@ -26,6 +26,7 @@ from formulaic import Formula
 from formulaic.errors import FormulaicError
 
 from .coding import Response, code_response, grouping, numeric_ranges, seen_levels
+from .fixed_part import FixedPart
 from .formula import ParsedFormula
 from .frames import plain_column, read_weights, to_pandas
 from .random_design import RandomDesign, RandomEffectsTerm, check_term, covariate_scale
@@ -39,15 +40,10 @@ class ClmmDesign:
 
     response: Response
     thresholds: ThresholdStructure
-    X: np.ndarray  # (n, p_beta) fixed effects without intercept
     beta_names: list[str]
-    # The fixed part's rows in the objective's units: thresholds' Jacobian rows, then -X with
-    # each column divided by its standard deviation (x_scale), so that the coefficients the
-    # optimiser sees are per SD of their column and a covariate's units cannot stall a fit.
-    B1: np.ndarray  # (n, n_psi)
-    B2: np.ndarray
-    o1: np.ndarray  # offsets, +inf in the top category
-    o2: np.ndarray  # offsets, -inf in the bottom category
+    # in the objective's units: coefficients per SD of their column, so that a covariate's
+    # units cannot stall a fit
+    fixed: FixedPart
     weights: np.ndarray
     random: RandomDesign
     fixed_spec: object  # formulaic ModelSpec, for predict
@@ -59,26 +55,24 @@ class ClmmDesign:
     column_ranges: dict = None  # per numeric column used: (mean, min, max)
     column_kinds: dict = None  # per column used: "number", "category" or "bool"
     n_dropped: int = 0
-    x_scale: np.ndarray = None  # standard deviation of each column of X (1 where constant)
 
     @property
     def n_obs(self) -> int:
-        return self.B1.shape[0]
+        return self.fixed.n_obs
 
     @property
     def n_psi(self) -> int:
-        return self.B1.shape[1]
+        return self.fixed.n_psi
 
     @property
-    def threshold_rows(self) -> tuple[np.ndarray, np.ndarray]:
-        """The tables (K x n_tau) whose rows y give the threshold part of B1 and of B2."""
-        return threshold_tables(self.thresholds.jacobian)
+    def n_beta(self) -> int:
+        return self.fixed.X.shape[1]
 
     @property
     def psi_scale(self) -> np.ndarray:
         """Objective units per data unit of each threshold parameter (1) and coefficient
         (its column's standard deviation)."""
-        return np.concatenate([np.ones(self.thresholds.jacobian.shape[1]), self.x_scale])
+        return np.concatenate([np.ones(self.fixed.n_tau), self.fixed.x_scale])
 
     @property
     def phi_scale(self) -> np.ndarray:
@@ -93,8 +87,8 @@ class ClmmDesign:
         """The design of a subset of the observations, with the same parameters."""
         return dataclasses.replace(
             self, response=dataclasses.replace(self.response, codes=self.response.codes[index]),
-            X=self.X[index], B1=self.B1[index], B2=self.B2[index], o1=self.o1[index],
-            o2=self.o2[index], weights=self.weights[index], random=self.random.rows(index),
+            fixed=self.fixed.rows(index), weights=self.weights[index],
+            random=self.random.rows(index),
             offset=None if self.offset is None else self.offset[index],
             row_labels=None if self.row_labels is None else self.row_labels[index])
 
@@ -277,18 +271,16 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
     n = len(df)
     K = response.n_levels
     y = response.codes
-    # the objective relies on B1 and B2 being these rows, then -X (ClmmDesign.threshold_rows)
     upper, lower = threshold_tables(ths.jacobian)
     x_scale = X.std(axis=0) if X.size else np.ones(0)
     x_scale = np.where(np.isfinite(x_scale) & (x_scale > 0), x_scale, 1.0)
-    minus_x = X / -x_scale
-    B1 = np.concatenate([upper[y], minus_x], axis=1)
-    B2 = np.concatenate([lower[y], minus_x], axis=1)
     # an offset enters the linear predictor like x'beta: subtracted from the thresholds
     offset = offset_values(parts, renamed, parsed.offsets)
     check_finite(offset[:, None], ["offset"], "the", row_labels)
-    o1 = np.where(y == K - 1, np.inf, -offset)
-    o2 = np.where(y == 0, -np.inf, -offset)
+    fixed = FixedPart(codes=y, upper=upper, lower=lower, X=X / x_scale, x_scale=x_scale,
+                      o1=np.where(y == K - 1, np.inf, -offset),
+                      o2=np.where(y == 0, -np.inf, -offset))
+    del X, full
 
     terms = []
     for k, term in enumerate(parsed.random):
@@ -308,9 +300,9 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
     grouping_columns = {c for t in parsed.random for c in t.factors}
     described = [c for c in needed if c != parts.response and c not in grouping_columns]
     return ClmmDesign(
-        response=response, thresholds=ths, X=X, beta_names=beta_names, B1=B1, B2=B2,
-        o1=o1, o2=o2, weights=np.ones(n) if w is None else w, random=RandomDesign(terms),
-        x_scale=x_scale, fixed_spec=fixed_spec, parts=parts, beta_columns=keep_cols,
+        response=response, thresholds=ths, beta_names=beta_names, fixed=fixed,
+        weights=np.ones(n) if w is None else w, random=RandomDesign(terms),
+        fixed_spec=fixed_spec, parts=parts, beta_columns=keep_cols,
         offset=offset, row_labels=row_labels, n_dropped=n_dropped,
         column_levels=seen_levels(df, described, parts.factor_columns),
         column_ranges=numeric_ranges(df, described),

@@ -93,7 +93,6 @@ class LaplaceObjective:
         self.n_halvings = 0
         self._theta_derivs = design.random.theta_derivatives()
         self._last = None  # (phi, value, gradient) of the last value_and_grad
-        self._upper, self._lower = design.threshold_rows
 
     # -- pieces ----------------------------------------------------------------------------
     def split(self, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -126,7 +125,7 @@ class LaplaceObjective:
 
     def _at_times_by_category(self, values, y_weights, categories, rows) -> np.ndarray:
         """(q, K): column k is A' y over the given rows in response category k."""
-        n_cat = self._upper.shape[0]
+        n_cat = self.design.fixed.n_categories
         keys = self.random.cols[rows] * n_cat + categories[:, None]
         return np.bincount(keys.ravel(), weights=(values[rows] * y_weights[:, None]).ravel(),
                            minlength=self.random.q * n_cat).reshape(self.random.q, n_cat)
@@ -171,8 +170,7 @@ class LaplaceObjective:
         design = self.design
         psi, theta = self.split(phi)
         values = self.random.values(theta)
-        eta1 = design.B1 @ psi + design.o1
-        eta2 = design.B2 @ psi + design.o2
+        eta1, eta2 = design.fixed.predictors(psi)
         w = design.weights
         terms, h = self._at(eta1, eta2, values, u)
         if not np.isfinite(h):
@@ -271,22 +269,20 @@ class LaplaceObjective:
         t = parts.terms
         dp, d, lev = parts.dp, parts.d, lev[rows]
         g_u += self._at_times(values, w * lev * parts.dd_r, rows)
-        # B1 and B2 are rows y of two small tables, then the same -X (design.threshold_rows):
-        # their products are taken in that form, not through two (rows x n_psi) matrices
-        y = design.response.codes[rows]
-        n_tau, n_cat = self._upper.shape[1], self._upper.shape[0]
-        minus_x = design.B1[rows, n_tau:]
+        # the fixed part by its structure (fixed_part.FixedPart): rows y of two small tables,
+        # then the same -X; no (rows x n_psi) matrices
+        fixed = design.fixed
+        y = fixed.codes[rows]
+        n_tau = fixed.n_tau
         a1 = w * (-t.p1 + 0.5 * lev * parts.dd1)
         a2 = w * (t.p2 + 0.5 * lev * parts.dd2)
-        grad[:n_tau] += (self._upper.T @ np.bincount(y, weights=a1, minlength=n_cat)
-                         + self._lower.T @ np.bincount(y, weights=a2, minlength=n_cat))
-        grad[n_tau: self.n_psi] += minus_x.T @ (a1 + a2)
+        grad[: self.n_psi] += fixed.transpose_times(a1, a2, rows)
         wc1, wc2 = w * parts.c1, w * parts.c2
-        cross[:, :n_tau] += (self._at_times_by_category(values, wc1, y, rows) @ self._upper
-                             + self._at_times_by_category(values, wc2, y, rows) @ self._lower)
-        if minus_x.shape[1]:
+        cross[:, :n_tau] += (self._at_times_by_category(values, wc1, y, rows) @ fixed.upper
+                             + self._at_times_by_category(values, wc2, y, rows) @ fixed.lower)
+        if design.n_beta:
             cross[:, n_tau: self.n_psi] += self._at_times_matrix(
-                values, minus_x * (wc1 + wc2)[:, None], rows)
+                values, fixed.X[rows] * -(wc1 + wc2)[:, None], rows)
         cols = self.random.cols[rows]
         for k, (entry, cov_col, term) in enumerate(self._theta_derivs):
             x = self.random.terms[term].covariates[rows, cov_col]

@@ -24,6 +24,7 @@ import pandas as pd
 
 from .coding import group_labels
 from .design import check_finite, column_kind, fixed_matrix, offset_values, term_matrix
+from .fixed_part import FixedPart
 from .formula import ParsedFormula
 from .frames import plain_column, to_pandas
 from .intervals import log_interval_prob
@@ -48,7 +49,7 @@ class PredictionModel:
     jacobian: np.ndarray
     fixed_spec: object
     beta_columns: list[int]
-    X: np.ndarray
+    fixed: FixedPart  # the fitting rows' X (per SD of each column)
     offset: np.ndarray
     terms: list  # random_design.RandomEffectsTerm, in the fit's order
     row_labels: pd.Index
@@ -62,17 +63,18 @@ class PredictionModel:
                     block_rows: int = BLOCK_ROWS) -> PredictionModel:
         return cls(design.parts, parsed.offsets, list(design.response.levels), link,
                    design.thresholds.jacobian, design.fixed_spec, list(design.beta_columns),
-                   design.X, design.offset if design.offset is not None
-                   else np.zeros(len(design.X)), list(design.random.terms),
+                   design.fixed, design.offset if design.offset is not None
+                   else np.zeros(design.n_obs), list(design.random.terms),
                    design.row_labels if design.row_labels is not None
-                   else pd.RangeIndex(len(design.X)),
+                   else pd.RangeIndex(design.n_obs),
                    design.column_levels or {}, design.column_ranges or {},
                    design.column_kinds or {}, block_rows)
 
     def rows(self, newdata, need_terms: bool, levels_matter: bool, allow_new_levels: bool):
         """X, offset, per term (level index, covariates in the data's units), row labels."""
         if newdata is None:
-            return self.X, self.offset, [(t.index, t.covariates * t.covariate_scale)
+            X = self.fixed.X * self.fixed.x_scale
+            return X, self.offset, [(t.index, t.covariates * t.covariate_scale)
                                          for t in self.terms], self.row_labels
         df = to_pandas(newdata)
         needed = list(self.parts.fixed_columns)

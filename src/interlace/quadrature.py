@@ -23,7 +23,8 @@ shares of I_j, the adaptive rule's log I_j moves with phi as
 with d the partial derivative at fixed u, G_j = sum_k pi_jk g_j'(u_jk), Gx_j the same
 weighted by x_k, cD_j = -(1 + s_j Gx_j) / (2 D_j) and cU_j = (G_j - cD_j g_j'''(u_j)) / D_j.
 (From du_j = dg_j' / D_j, dD_j = -dg_j'' - g_j''' du_j and ds_j = -s_j dD_j / (2 D_j).)
-Every term is a per-observation weight on B1, B2 or the covariate: one pass per node.
+Every term is a per-observation weight on the two predictors or the covariate: one pass per
+node.
 """
 
 from __future__ import annotations
@@ -68,8 +69,7 @@ class QuadratureObjective(LaplaceObjective):
         design = self.design
         q, lev, w = self.random.q, self.level, design.weights
         a = theta[0] * self.covariate  # a_i = x_i * theta for a scalar term
-        eta1 = design.B1 @ psi + design.o1
-        eta2 = design.B2 @ psi + design.o2
+        eta1, eta2 = design.fixed.predictors(psi)
         if self.adaptive:
             curvature = 1.0 + np.bincount(lev, weights=w * a * a * modes.d, minlength=q)
             scale = np.sqrt(2.0 / curvature)
@@ -124,7 +124,7 @@ class QuadratureObjective(LaplaceObjective):
             d_theta += np.dot(w * self.covariate,
                               -c_u * (parts.dp + a * u_hat * d0)
                               + c_d * a * (2.0 * d0 + a * u_hat * parts.dd_r))
-        grad = np.concatenate([design.B1.T @ coef1 + design.B2.T @ coef2, [d_theta]])
+        grad = np.concatenate([design.fixed.transpose_times(coef1, coef2), [d_theta]])
         return value, -grad
 
     def conditional_modes(self, phi: np.ndarray) -> ConditionalModes:

@@ -37,26 +37,23 @@ def fit_clm(design: ClmmDesign, link: Link, max_iter: int = 100) -> ClmFit:
     cum = np.clip(cum, 1e-6, 1 - 1e-6)
     alpha0 = link.ppf(cum)
     tau0 = np.linalg.lstsq(design.thresholds.jacobian, alpha0, rcond=None)[0]
-    psi = np.concatenate([tau0, np.zeros(design.X.shape[1])])
+    psi = np.concatenate([tau0, np.zeros(design.n_beta)])
+    fixed = design.fixed
 
     evaluations = 0
 
     def negll_parts(psi):
         nonlocal evaluations
         evaluations += 1
-        t = interval_terms(link, design.B1 @ psi + design.o1, design.B2 @ psi + design.o2)
+        t = interval_terms(link, *fixed.predictors(psi))
         return -float(np.dot(w, t.log_prob)), t
 
     value, t = negll_parts(psi)
     for _ in range(max_iter):
-        grad = -(design.B1.T @ (w * t.p1) - design.B2.T @ (w * t.p2))
-        l11 = t.q1 - t.p1**2
-        l22 = -(t.q2 + t.p2**2)
-        l12 = t.p1 * t.p2
-        hess = -(design.B1.T @ ((w * l11)[:, None] * design.B1)
-                 + design.B1.T @ ((w * l12)[:, None] * design.B2)
-                 + design.B2.T @ ((w * l12)[:, None] * design.B1)
-                 + design.B2.T @ ((w * l22)[:, None] * design.B2))
+        grad = -fixed.transpose_times(w * t.p1, -w * t.p2)
+        # second derivatives of log pi in (e1, e2)
+        hess = -fixed.weighted_products(w * (t.q1 - t.p1**2), w * t.p1 * t.p2,
+                                        -w * (t.q2 + t.p2**2))
         try:
             step = np.linalg.solve(hess, grad)
         except np.linalg.LinAlgError:
