@@ -14,7 +14,8 @@ matplotlib.use("Agg")
 
 ROOT = Path(__file__).parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-MODULES = ["interlace.fit", "interlace.result", "interlace.datasets", "interlace.inference"]
+MODULES = ["interlace.fit", "interlace.model", "interlace.result", "interlace.datasets",
+           "interlace.inference"]
 
 
 def python_blocks(path: Path) -> list[str]:
