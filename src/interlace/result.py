@@ -6,13 +6,13 @@ Names follow R: thresholds are keyed ``"1|2"``, coefficients as R's model.matrix
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from .estimates import estimates
 from .inference import Refitter, anova, profile, wald
 from .optimize.control import OptSummary
 from .prediction import PredictionModel, predict
@@ -144,48 +144,11 @@ class CLMMResult:
     def from_fit(cls, *, model, phi, modes, param, hessian, vcov_free, messages, optinfo):
         """The result of ``model`` at its optimum ``phi`` (objective units), with the Hessian
         and its inverse in R's coordinates and the data's units."""
-        design, objective = model.design, model.objective
-        n_psi, random, ths = design.n_psi, design.random, design.thresholds
-        phi_data = param.to_data(phi)
-        psi, theta = phi_data[:n_psi], phi_data[n_psi:]
-        alpha = ths.jacobian @ psi[: ths.jacobian.shape[1]]
-        names = design.psi_names + random.theta_names()
-        free_names = [nm for nm, f in zip(names, param.free) if f]
-        if vcov_free is None:
-            vcov_free = np.full((len(free_names),) * 2, np.nan)
-        se_psi = np.sqrt(np.diag(vcov_free)[:n_psi])
-        n_tau = ths.jacobian.shape[1]
-        tau_cov = vcov_free[:n_tau, :n_tau]
-        alpha_se = np.sqrt(np.einsum("ij,jk,ik->i", ths.jacobian, tau_cov, ths.jacobian))
-        boundary = random.boundary(phi[n_psi:])
-        cond_h = float("nan")
-        if hessian.size and np.all(np.isfinite(hessian)):
-            eig = np.linalg.eigvalsh(hessian)
-            cond_h = float(abs(eig.max() / eig.min()))
-        return cls(
-            formula=model.parsed.text, link=model.link, threshold=ths.name,
-            response_levels=list(design.response.levels),
-            thresholds=dict(zip(ths.cut_names, alpha.tolist())),
-            threshold_bse=dict(zip(ths.cut_names, alpha_se.tolist())),
-            threshold_params=dict(zip(ths.param_names, psi[:n_tau].tolist())),
-            threshold_params_bse=dict(zip(ths.param_names, se_psi[:n_tau].tolist())),
-            fe_params=pd.Series(psi[n_tau:], index=design.beta_names, dtype=float),
-            fe_bse=pd.Series(se_psi[n_tau:], index=design.beta_names, dtype=float),
-            **_random_tables(random, theta, modes, objective.pattern.q1),
-            theta=theta.copy(), vcov=pd.DataFrame(vcov_free, index=free_names,
-                                                  columns=free_names),
-            converged=not messages, nobs=float(design.weights.sum()),
-            llf=-float(modes.value), edf=len(phi), max_grad=optinfo.max_grad,
-            cond_hessian=cond_h, optinfo=optinfo, messages=list(messages), n_agq=model.n_agq,
-            boundary_terms=[t.key for k, t in enumerate(random.terms)
-                            if random.term_theta(boundary, k).any()],
-            term_groups={t.key: t.name for t in random.terms},
-            model=PredictionModel.from_design(design, model.parsed, model.link,
-                                              optinfo.control.block_rows),
-            data_key=hashlib.sha1(design.response.codes.tobytes()
-                                  + design.weights.tobytes()).hexdigest(),
-            refitter=Refitter.at(objective, phi, param, vcov_free),
-        )
+        return cls(**estimates(model, phi, modes, param, hessian, vcov_free), optinfo=optinfo,
+                   converged=not messages, max_grad=optinfo.max_grad, messages=list(messages),
+                   model=PredictionModel.from_design(model.design, model.parsed, model.link,
+                                                     optinfo.control.block_rows),
+                   refitter=Refitter.at(model.objective, phi, param, vcov_free))
 
     def predict(self, newdata=None, type: str = "prob", re_form: str = "conditional",
                 se_fit: bool = False, allow_new_levels: bool = True):
@@ -382,38 +345,6 @@ class CLMMResult:
     def __repr__(self) -> str:
         return (f"<CLMMResult {self.formula!r} link={self.link} nobs={self.nobs:g} "
                 f"logLik={self.llf:.4f} converged={self.converged}>")
-
-
-def _random_tables(random, theta, modes, q1: int) -> dict:
-    """Per term: the conditional modes b = L u and their conditional variances (R's ranef
-    and condVar; terms on one grouping factor share its tables), the covariance L L', the
-    number of levels and the terms' names; theta in the data's units."""
-    _, _, (p11, s_inv) = modes.factor.observation_inverse(modes.values)
-    out = {"random_effects": {}, "cond_var": {}, "variance_components": {}, "ngroups": {},
-           "term_names": {}}
-    for k, (term, L) in enumerate(zip(random.terms, random.factors(theta))):
-        r = term.size
-        u = modes.u[random.u_offsets[k]: random.u_offsets[k + 1]].reshape(term.n_levels, r)
-        if k == 0:
-            blocks = p11
-        else:
-            idx = (random.u_offsets[k] - q1
-                   + np.arange(term.n_levels)[:, None] * r + np.arange(r)[None, :])
-            blocks = s_inv[idx[:, :, None], idx[:, None, :]]
-        cov_b = np.einsum("st,jtu,vu->jsv", L, blocks, L)
-        for table, values in (("random_effects", u @ L.T),
-                              ("cond_var", np.diagonal(cov_b, axis1=1, axis2=2))):
-            part = pd.DataFrame(values.copy(), index=term.levels, columns=term.coef_names)
-            tables = out[table]
-            tables[term.name] = (part if term.name not in tables
-                                 else pd.concat([tables[term.name], part], axis=1))
-        sigma = L @ L.T
-        out["variance_components"][term.key] = (
-            float(sigma[0, 0]) if r == 1
-            else pd.DataFrame(sigma, index=term.coef_names, columns=term.coef_names))
-        out["ngroups"][term.name] = term.n_levels
-        out["term_names"][term.key] = term.coef_names
-    return out
 
 
 def _check_level(level) -> None:
