@@ -70,6 +70,7 @@ def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
     >>> round(fit.llf, 2)
     -81.57
     """
+    # fit() checks these too; here they fail before a large design is built
     _check_fit_arguments(optimizer=optimizer, verbose=verbose, threads=threads)
     model = ClmmModel(formula, data, groups=groups, random=random, link=link,
                       threshold=threshold, nAGQ=nAGQ, weights=weights, na_action=na_action,
