@@ -71,11 +71,12 @@ class PredictionModel:
                    design.column_kinds or {}, block_rows)
 
     def rows(self, newdata, need_terms: bool, levels_matter: bool, allow_new_levels: bool):
-        """X, offset, per term (level index, covariates in the data's units), row labels."""
+        """X, offset, per term (level index, covariates in the data's units, each row's level
+        label or None for the fitting rows), row labels."""
         if newdata is None:
             X = self.fixed.X * self.fixed.x_scale
-            return X, self.offset, [(t.index, t.covariates * t.covariate_scale)
-                                         for t in self.terms], self.row_labels
+            return X, self.offset, [(t.index, t.covariates * t.covariate_scale, None)
+                                    for t in self.terms], self.row_labels
         df = to_pandas(newdata)
         needed = list(self.parts.fixed_columns)
         if need_terms:
@@ -107,7 +108,7 @@ class PredictionModel:
                               f"fitting (e.g. {new[:3]}); their random effects are set to 0 "
                               "(allow_new_levels=False refuses them)", UserWarning, stacklevel=4)
             cov = term_matrix(self.parts, None, str(t), renamed, t.covariate_spec)[0]
-            terms.append((index, cov))
+            terms.append((index, cov, labels))
         return X, offset, terms, df.index
 
     def _check_columns(self, frame: pd.DataFrame) -> None:
@@ -163,7 +164,7 @@ def predict(result, newdata=None, type: str = "prob", re_form: str = "conditiona
     # the random part as quadrature: shift[i, k] with weights w[k] summing to one
     if re_form == "conditional":
         shift = np.zeros(n)
-        for (idx, cov), term in zip(terms, model.terms):
+        for (idx, cov, _), term in zip(terms, model.terms):
             # terms that share a grouping factor share its table of modes
             b = result.random_effects[term.name][term.coef_names].to_numpy()
             seen = idx >= 0
@@ -173,7 +174,7 @@ def predict(result, newdata=None, type: str = "prob", re_form: str = "conditiona
         shift, weights = np.zeros((n, 1)), np.ones(1)
     else:
         var = np.zeros(n)
-        for (idx, cov), term in zip(terms, model.terms):
+        for (_, cov, _), term in zip(terms, model.terms):
             vc = result.variance_components[term.key]
             sigma = np.atleast_2d(np.asarray(vc, dtype=float))
             var += np.einsum("ij,jk,ik->i", cov, sigma, cov)
