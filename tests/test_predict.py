@@ -147,3 +147,72 @@ def test_row_blocks_do_not_change_predictions():
     blocked = small.predict(re_form="marginal", se_fit=True)
     pd.testing.assert_frame_equal(whole[0], blocked[0])
     pd.testing.assert_frame_equal(whole[1], blocked[1])
+
+
+def _moved(fit, j, h):
+    """The fit with parameter j (thresholds, then coefficients) moved by h."""
+    import dataclasses
+
+    tau = dict(fit.threshold_params)
+    beta = fit.fe_params.copy()
+    if j < len(tau):
+        key = list(tau)[j]
+        tau[key] += h
+    else:
+        beta.iloc[j - len(tau)] += h
+    return dataclasses.replace(fit, threshold_params=tau, fe_params=beta)
+
+
+@pytest.mark.parametrize("type, re_form", [("prob", "conditional"), ("cum.prob", "marginal"),
+                                           ("mean", "population")])
+def test_covariance_of_predictions_is_the_delta_method(type, re_form):
+    """cov=True: J V J' with J the derivatives of every prediction in the threshold
+    parameters and coefficients, here by central differences of predict() itself."""
+    fit = fitted(WINE, "wine")
+    new = dataset("wine").iloc[[0, 9, 40]]
+    _, se, cov = fit.predict(new, type=type, re_form=re_form, se_fit=True, cov=True)
+
+    def values(f):
+        return np.asarray(f.predict(new, type=type, re_form=re_form)).ravel()
+
+    n_par = len(fit.threshold_params) + len(fit.fe_params)
+    h = 1e-6
+    jac = np.column_stack([(values(_moved(fit, j, h)) - values(_moved(fit, j, -h))) / (2 * h)
+                           for j in range(n_par)])
+    v = fit.vcov.to_numpy()[:n_par, :n_par]
+    np.testing.assert_allclose(cov.to_numpy(), jac @ v @ jac.T, rtol=1e-5, atol=1e-12)
+    np.testing.assert_allclose(np.sqrt(np.diag(cov.to_numpy())), np.asarray(se).ravel(),
+                               rtol=1e-12)
+    if type == "prob":
+        assert cov.index[1] == (new.index[0], "2")
+
+
+def test_intervals_stay_inside_and_are_the_link_scale_ones():
+    """Cumulative probabilities: F(x -+ z sd(x)) with x = alpha_k - x'beta - z'b, the link
+    scale, where the variance of x is [e_k, -x] V [e_k, -x]' (flexible thresholds, modes held
+    fixed as the delta method here does). Probabilities and the mean stay in their range."""
+    from scipy import stats
+
+    fit = fitted(WINE, "wine")
+    wine = dataset("wine")
+    new = wine.iloc[[0, 40]]
+    cum, lower, upper = fit.predict(new, type="cum.prob", interval=True, level=0.9)
+    z = stats.norm.ppf(0.95)
+    v = fit.vcov.to_numpy()[:6, :6]
+    x_rows = np.column_stack([(new["temp"] == "warm"), (new["contact"] == "yes")]).astype(float)
+    b = fit.random_effects["judge"].loc[new["judge"].astype(str), "(Intercept)"].to_numpy()
+    for i in range(2):
+        for k in range(4):
+            j = np.concatenate([np.eye(4)[k], -x_rows[i]])
+            x = list(fit.thresholds.values())[k] - x_rows[i] @ fit.fe_params.to_numpy() - b[i]
+            sd = np.sqrt(j @ v @ j)
+            assert cum.iloc[i, k] == pytest.approx(1 / (1 + np.exp(-x)), rel=1e-10)
+            assert lower.iloc[i, k] == pytest.approx(1 / (1 + np.exp(-(x - z * sd))), rel=1e-8)
+            assert upper.iloc[i, k] == pytest.approx(1 / (1 + np.exp(-(x + z * sd))), rel=1e-8)
+    prob, lo, hi = fit.predict(wine, interval=True, re_form="marginal")
+    assert (lo.to_numpy() >= 0).all() and (hi.to_numpy() <= 1).all()
+    assert (lo.to_numpy() <= prob.to_numpy()).all() and (prob.to_numpy() <= hi.to_numpy()).all()
+    mean, lo, hi = fit.predict(wine, type="mean", interval=True)
+    assert (lo >= 1).all() and (hi <= 5).all() and (lo <= mean).all() and (mean <= hi).all()
+    lp, se, lo, hi = fit.predict(new, type="linear.predictor", se_fit=True, interval=True)
+    np.testing.assert_allclose(hi - lp, stats.norm.ppf(0.975) * se, rtol=1e-12)

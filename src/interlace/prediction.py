@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import special, stats
 
 from .coding import group_labels
 from .design import check_finite, column_kind, fixed_matrix, offset_values, term_matrix
@@ -134,7 +135,8 @@ _KINDS = {"number": "numbers", "category": "text or categories", "bool": "true/f
 
 
 def predict(result, newdata=None, type: str = "prob", re_form: str = "conditional",
-            se_fit: bool = False, allow_new_levels: bool = True):
+            se_fit: bool = False, allow_new_levels: bool = True, interval: bool = False,
+            level: float = 0.95, cov: bool = False):
     """See `CLMMResult.predict`."""
     if type not in TYPES:
         raise ValueError(f"unknown type {type!r}; choose one of {', '.join(map(repr, TYPES))}")
@@ -143,10 +145,17 @@ def predict(result, newdata=None, type: str = "prob", re_form: str = "conditiona
                          f"{', '.join(map(repr, RE_FORMS))}")
     if not isinstance(allow_new_levels, bool):
         raise TypeError(f"allow_new_levels must be True or False, not {allow_new_levels!r}")
-    if not isinstance(se_fit, bool):
-        raise TypeError(f"se_fit must be True or False, not {se_fit!r}")
+    for name, flag in (("se_fit", se_fit), ("interval", interval), ("cov", cov)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be True or False, not {flag!r}")
+    if interval and not (isinstance(level, (int, float)) and 0 < level < 1):
+        raise ValueError(f"level must be a number between 0 and 1, not {level!r}")
+    if type == "class" and (se_fit or interval or cov):
+        raise ValueError("se_fit, interval and cov are not available for type='class'")
+    uncertainty = se_fit or interval or cov
     model: PredictionModel = result.model
     levels = model.response_levels
+    scores = None
     if type == "mean":
         try:
             scores = np.array([float(v) for v in levels])
@@ -164,51 +173,94 @@ def predict(result, newdata=None, type: str = "prob", re_form: str = "conditiona
     # the random part as quadrature: shift[i, k] with weights w[k] summing to one
     if re_form == "conditional":
         shift = np.zeros(n)
-        for (idx, cov, _), term in zip(terms, model.terms):
+        for (idx, covariates, _), term in zip(terms, model.terms):
             # terms that share a grouping factor share its table of modes
             b = result.random_effects[term.name][term.coef_names].to_numpy()
             seen = idx >= 0
-            shift[seen] += np.einsum("ij,ij->i", cov[seen], b[idx[seen]])
+            shift[seen] += np.einsum("ij,ij->i", covariates[seen], b[idx[seen]])
         shift, weights = shift[:, None], np.ones(1)
     elif re_form == "population":
         shift, weights = np.zeros((n, 1)), np.ones(1)
     else:
         var = np.zeros(n)
-        for (_, cov, _), term in zip(terms, model.terms):
+        for (_, covariates, _), term in zip(terms, model.terms):
             vc = result.variance_components[term.key]
             sigma = np.atleast_2d(np.asarray(vc, dtype=float))
-            var += np.einsum("ij,jk,ik->i", cov, sigma, cov)
+            var += np.einsum("ij,jk,ik->i", covariates, sigma, covariates)
         nodes, w = np.polynomial.hermite_e.hermegauss(_MARGINAL_NODES)
         shift = np.sqrt(var)[:, None] * nodes[None, :]
         weights = w / w.sum()
 
+    n_tau = len(tau)
     if type == "linear.predictor":
-        lp = eta + shift @ weights
-        fit = pd.Series(lp, index=index, name="linear.predictor")
-        if not se_fit:
-            return fit
-        vb = _vcov_psi(result)[len(tau):, len(tau):]
-        se = np.sqrt(np.einsum("ij,jk,ik->i", X, vb, X))
-        return fit, pd.Series(se, index=index, name="se")
-
-    link = get_link(model.link)
-    if type == "class" and se_fit:
-        raise ValueError("se_fit is not available for type='class'")
-    vcov = _vcov_psi(result) if se_fit else None
-    # rows a block at a time: the work is (rows, K, quadrature nodes)
-    parts = [_probabilities(link, model.jacobian, alpha, eta[rows], shift[rows], weights,
-                            X[rows], type, vcov, scores if type == "mean" else None)
-             for rows in row_blocks(n, model.block_rows, len(levels) * shift.shape[1])]
-    out = np.concatenate([p[0] for p in parts])
+        out = (eta + shift @ weights)[:, None]
+        grad = np.concatenate([np.zeros((n, 1, n_tau)), X[:, None, :]], axis=2)
+    else:
+        # rows a block at a time: the work is (rows, K, quadrature nodes)
+        link = get_link(model.link)
+        parts = [_probabilities(link, model.jacobian, alpha, eta[rows], shift[rows], weights,
+                                X[rows], type, uncertainty, scores if type == "mean" else None)
+                 for rows in row_blocks(n, model.block_rows, len(levels) * shift.shape[1])]
+        out = np.concatenate([p[0] for p in parts])
+        grad = np.concatenate([p[1] for p in parts]) if uncertainty else None
     fit = _shape(out, type, levels, index, scores if type == "mean" else None)
-    if not se_fit:
+    if not uncertainty:
         return fit
-    se = np.concatenate([p[1] for p in parts])
-    return fit, _shape(se, type, levels, index, None, is_se=True)
+    vcov = _vcov_psi(result)
+    se = np.sqrt(np.einsum("nkp,pq,nkq->nk", grad, vcov, grad))
+    extras = []
+    if se_fit:
+        extras.append(_shape(se, type, levels, index, None, is_se=True))
+    if interval:
+        value = out if type != "mean" else (out @ scores)[:, None]
+        lower, upper = _interval(value, se, type, level, link if type == "cum.prob" else None,
+                                 scores)
+        extras += [_shape(b, type, levels, index, None, is_se=True).rename(name)
+                   if type in ("mean", "linear.predictor") else _shape(b, type, levels, index, None)
+                   for b, name in ((lower, "lower"), (upper, "upper"))]
+    if cov:
+        extras.append(_covariance(grad, vcov, fit))
+    return (fit, *extras)
 
 
-def _probabilities(link, jacobian, alpha, eta, shift, weights, X, type, vcov, scores):
-    """Probabilities (or cumulative ones) for some rows, and their delta-method SEs."""
+def _interval(value, se, type, level, link, scores):
+    """Confidence limits computed where they cannot leave the range, and mapped back: the
+    link scale for cumulative probabilities (exact for conditional and population ones),
+    the logit scale for category probabilities and for the mean rescaled to its range
+    (delta method: se / (dp/dx))."""
+    z = stats.norm.ppf(0.5 + level / 2)
+    if type == "linear.predictor":
+        return value - z * se, value + z * se
+    if type == "cum.prob":
+        x = link.ppf(value)
+        half = z * se / link.pdf(x)
+        return link.cdf(x - half), link.cdf(x + half)
+    lo_s, hi_s = (scores.min(), scores.max()) if type == "mean" else (0.0, 1.0)
+    p = np.clip((value - lo_s) / (hi_s - lo_s), 1e-300, 1 - 1e-16)
+    x = special.logit(p)
+    half = z * (se / (hi_s - lo_s)) / (p * (1 - p))
+    return (lo_s + (hi_s - lo_s) * special.expit(x - half),
+            lo_s + (hi_s - lo_s) * special.expit(x + half))
+
+
+def _covariance(grad, vcov, fit) -> pd.DataFrame:
+    """J V J' for every prediction, rows and columns labelled (row, column) as ``fit``."""
+    n, k, _ = grad.shape
+    if n * k > 20_000:
+        raise ValueError(f"cov=True for {n * k:,} predictions would be a {n * k:,}-square "
+                         "matrix; predict fewer rows at a time")
+    flat = grad.reshape(n * k, -1)
+    if isinstance(fit, pd.DataFrame):
+        labels = pd.MultiIndex.from_product([fit.index, fit.columns], names=["row", "column"])
+    else:
+        labels = fit.index
+    return pd.DataFrame(flat @ vcov @ flat.T, index=labels, columns=labels)
+
+
+def _probabilities(link, jacobian, alpha, eta, shift, weights, X, type, derivatives, scores):
+    """Probabilities (or cumulative ones, or the mean) for some rows, and (with
+    ``derivatives``) their derivatives in the threshold parameters and coefficients,
+    (rows, predictions per row, parameters)."""
     cuts = np.concatenate([[-np.inf], alpha, [np.inf]])
     upper = cuts[1:][None, :, None] - eta[:, None, None] - shift[:, None, :]  # (n, K, nodes)
     lower = cuts[:-1][None, :, None] - eta[:, None, None] - shift[:, None, :]
@@ -216,7 +268,7 @@ def _probabilities(link, jacobian, alpha, eta, shift, weights, X, type, vcov, sc
         out = link.cdf(upper[:, :-1, :]) @ weights
     else:
         out = np.exp(log_interval_prob(link, upper, lower)) @ weights  # (n, K)
-    if vcov is None:
+    if not derivatives:
         return out, None
     n_tau = jacobian.shape[1]
     jac = np.vstack([np.zeros((1, n_tau)), jacobian, np.zeros((1, n_tau))])
@@ -231,8 +283,7 @@ def _probabilities(link, jacobian, alpha, eta, shift, weights, X, type, vcov, sc
         if type == "mean":
             g_tau = np.einsum("k,nkp->np", scores, g_tau)[:, None, :]
             g_beta = np.einsum("k,nkp->np", scores, g_beta)[:, None, :]
-    grad = np.concatenate([g_tau, g_beta], axis=2)
-    return out, np.sqrt(np.einsum("nkp,pq,nkq->nk", grad, vcov, grad))
+    return out, np.concatenate([g_tau, g_beta], axis=2)
 
 
 def _vcov_psi(result) -> np.ndarray:
@@ -245,9 +296,9 @@ def _shape(values, type, levels, index, scores, is_se=False):
         return pd.DataFrame(values, index=index, columns=levels)
     if type == "cum.prob":
         return pd.DataFrame(values, index=index, columns=[f"<={lv}" for lv in levels[:-1]])
-    if type == "mean":
-        data = values[:, 0] if is_se else values @ scores
-        return pd.Series(data, index=index, name="se" if is_se else "mean")
+    if type in ("mean", "linear.predictor"):
+        data = values[:, 0] if is_se or type == "linear.predictor" else values @ scores
+        return pd.Series(data, index=index, name="se" if is_se else type)
     codes = np.argmax(values, axis=1)
     return pd.Series(pd.Categorical.from_codes(codes, categories=levels, ordered=True),
                      index=index, name="class")

@@ -151,7 +151,8 @@ class CLMMResult:
                    refitter=Refitter.at(model.objective, phi, param, vcov_free))
 
     def predict(self, newdata=None, type: str = "prob", re_form: str = "conditional",
-                se_fit: bool = False, allow_new_levels: bool = True):
+                se_fit: bool = False, allow_new_levels: bool = True, interval: bool = False,
+                level: float = 0.95, cov: bool = False):
         """Predictions for ``newdata`` (default: the fitting rows, under their labels in the
         data, so that ``data.loc[p.index]`` lines up even after rows were dropped).
 
@@ -170,6 +171,17 @@ class CLMMResult:
         allow_new_levels : bool
             Levels of a grouping factor not seen in fitting get b = 0, with a warning naming
             the factor (True, the default), or raise a ValueError (False), as lme4's.
+        interval, level : bool, float
+            Also return ``level`` confidence limits (delta method), computed where they
+            cannot leave the range and mapped back: on the link scale for cumulative
+            probabilities, the logit scale for probabilities and the mean.
+        cov : bool
+            Also return the covariance of all the predictions (delta method, in the threshold
+            parameters and coefficients), labelled (row, column): what contrasts of
+            predictions need.
+
+        Returns the predictions, or a tuple: the predictions, then the SEs, the lower and the
+        upper limits, and the covariance, those asked for, in that order.
 
         Examples
         --------
@@ -180,7 +192,8 @@ class CLMMResult:
         >>> round(float(fit.predict(type="prob", re_form="marginal").iloc[0].sum()), 6)
         1.0
         """
-        return predict(self, newdata, type, re_form, se_fit, allow_new_levels)
+        return predict(self, newdata, type, re_form, se_fit, allow_new_levels, interval, level,
+                       cov)
 
     def simulate(self, nsim: int = 1, seed=None, re_form: str | None = "conditional",
                  newdata=None, allow_new_levels: bool = True) -> pd.DataFrame:
