@@ -135,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
                 formula, data, groups=args.groups, random=args.random, link=args.link,
                 threshold=args.threshold, nAGQ=args.nagq, optimizer=args.optimizer,
                 verbose=args.verbose, threads=args.threads,
+                # the process is ours: its allocator may keep large blocks (memory.py)
+                control=interlace.Control(reuse_large_blocks=True),
             )
         for w in caught:
             print(f"warning: {w.message}", file=sys.stderr)
