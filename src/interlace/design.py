@@ -29,7 +29,7 @@ from .coding import Response, code_response, grouping, numeric_ranges, seen_leve
 from .fixed_part import FixedPart
 from .formula import ParsedFormula
 from .frames import plain_column, read_weights, to_pandas
-from .random_design import RandomDesign, RandomEffectsTerm, check_term, covariate_scale
+from .random_design import RandomDesign, RandomEffectsTerm, check_term, column_scale
 from .rformula import CONTEXT, FormulaParts, lower_order_columns, r_column_names, read_formula
 from .thresholds import ThresholdStructure, make_thresholds
 
@@ -272,8 +272,7 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
     K = response.n_levels
     y = response.codes
     upper, lower = threshold_tables(ths.jacobian)
-    x_scale = X.std(axis=0) if X.size else np.ones(0)
-    x_scale = np.where(np.isfinite(x_scale) & (x_scale > 0), x_scale, 1.0)
+    x_scale = column_scale(X)
     # an offset enters the linear predictor like x'beta: subtracted from the thresholds
     offset = offset_values(parts, renamed, parsed.offsets)
     check_finite(offset[:, None], ["offset"], "the", row_labels)
@@ -287,7 +286,7 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
         index, levels = grouping(df, term.factors)
         covariates, coef_names, spec = term_matrix(parts, parts.random[k], str(term), renamed)
         check_finite(covariates, coef_names, f"covariate of {term}:", row_labels)
-        scale = covariate_scale(covariates)
+        scale = column_scale(covariates)
         terms.append(RandomEffectsTerm(name=term.group_name, levels=levels, index=index,
                                        covariates=covariates / scale, coef_names=coef_names,
                                        factors=term.factors, expr=term.expr,

@@ -77,8 +77,7 @@ def _profile_value(objective, phi_hat, lower, j, value) -> float:
         return v, g[free]
 
     start = phi_hat[free]
-    bounds = list(zip(np.where(np.isfinite(lower[free]), lower[free], -np.inf),
-                      [np.inf] * free.sum()))
+    bounds = list(zip(lower[free], [np.inf] * free.sum()))
     res = scipy.optimize.minimize(fun, start, jac=True, method="L-BFGS-B", bounds=bounds,
                                   options={"ftol": 1e-13, "gtol": 1e-8, "maxiter": 500})
     return float(res.fun)

@@ -194,9 +194,10 @@ def check_term(term: RandomEffectsTerm, n_obs: int) -> None:
                 )
 
 
-def covariate_scale(covariates: np.ndarray) -> np.ndarray:
-    """Each column's standard deviation, 1 for constant columns (the intercept)."""
-    scale = covariates.std(axis=0) if len(covariates) else np.ones(covariates.shape[1])
+def column_scale(columns: np.ndarray) -> np.ndarray:
+    """Each column's standard deviation, 1 for a constant column (the intercept): the units
+    in which coefficients and random-effect covariates are held inside a fit."""
+    scale = columns.std(axis=0) if len(columns) else np.ones(columns.shape[1])
     return np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
 
 

@@ -40,7 +40,7 @@ class BestPoint:
 def run_optimizer(objective, phi0: np.ndarray, lower: np.ndarray, optimizer: str,
                   control: Control, verbose: bool):
     """(phi, success, message, iterations) of ``"lbfgsb"`` or ``"bobyqa"`` from phi0."""
-    bounds_lower = np.where(np.isfinite(lower), lower, -np.inf)
+    bounds_lower = lower  # 0 for standard deviations, -inf for the rest
     tracked = BestPoint(objective)
     if optimizer == "lbfgsb":
         res = scipy.optimize.minimize(
