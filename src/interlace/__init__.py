@@ -23,12 +23,12 @@ See docs/architecture.md.
 """
 
 from .datasets import load_soup, load_wine
-from .fit import clmm
+from .fit import clm, clmm
 from .inference import anova
 from .model import ClmmModel, clmm_model
 from .optimize import Control, OptSummary
 from .result import CLMMResult, ConvergenceWarning
 
 __all__ = ["CLMMResult", "ClmmModel", "Control", "ConvergenceWarning", "OptSummary", "anova",
-           "clmm", "clmm_model", "load_soup", "load_wine"]
+           "clm", "clmm", "clmm_model", "load_soup", "load_wine"]
 __version__ = "0.1.0"

@@ -40,7 +40,7 @@ def estimates(model, phi, modes, param, hessian, vcov_free) -> dict:
         threshold_params_bse=dict(zip(ths.param_names, se_psi[:n_tau].tolist())),
         fe_params=pd.Series(psi[n_tau:], index=design.beta_names, dtype=float),
         fe_bse=pd.Series(se_psi[n_tau:], index=design.beta_names, dtype=float),
-        **random_tables(random, theta, modes, objective.pattern.q1),
+        **random_tables(random, theta, modes, objective),
         theta=theta.copy(), vcov=pd.DataFrame(vcov_free, index=free_names,
                                               columns=free_names),
         nobs=float(design.weights.sum()),
@@ -53,13 +53,17 @@ def estimates(model, phi, modes, param, hessian, vcov_free) -> dict:
     )
 
 
-def random_tables(random, theta, modes, q1: int) -> dict:
+def random_tables(random, theta, modes, objective) -> dict:
     """Per term: the conditional modes b = L u and their conditional variances (R's ranef
     and condVar; terms on one grouping factor share its tables), the covariance L L', the
-    number of levels and the terms' names; theta in the data's units."""
-    _, _, (p11, s_inv) = modes.factor.observation_inverse(modes.values)
+    number of levels and the terms' names; theta in the data's units. Empty without random
+    effects."""
     out = {"random_effects": {}, "cond_var": {}, "variance_components": {}, "ngroups": {},
            "term_names": {}}
+    if not random.terms:
+        return out
+    q1 = objective.pattern.q1
+    _, _, (p11, s_inv) = modes.factor.observation_inverse(modes.values)
     for k, (term, L) in enumerate(zip(random.terms, random.factors(theta))):
         r = term.size
         u = modes.u[random.u_offsets[k]: random.u_offsets[k + 1]].reshape(term.n_levels, r)

@@ -76,3 +76,23 @@ def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
                       threshold=threshold, nAGQ=nAGQ, weights=weights, na_action=na_action,
                       control=control)
     return model.fit(optimizer=optimizer, theta0=theta0, verbose=verbose, threads=threads)
+
+
+def clm(formula: str, data, link: str = "logit", threshold: str = "flexible", weights=None,
+        na_action: str = "drop", control: Control | None = None) -> CLMMResult:
+    """Fit a cumulative link model without random effects (R's ``clm``), through the same
+    machinery and result type as `clmm` (its random-effect attributes empty), so that
+    ``interlace.anova(clm_fit, clmm_fit)`` tests a variance component as R's
+    ``anova(clm, clmm)`` does. A formula with random terms is an error that says to use
+    `clmm`. Arguments as for `clmm`.
+
+    Examples
+    --------
+    >>> import interlace
+    >>> fit = interlace.clm("rating ~ temp + contact", interlace.load_wine())
+    >>> round(fit.llf, 2), round(float(fit.fe_params["tempwarm"]), 4)
+    (-86.49, 2.5031)
+    """
+    model = ClmmModel(formula, data, link=link, threshold=threshold, weights=weights,
+                      na_action=na_action, control=control, random_effects=False)
+    return model.fit()

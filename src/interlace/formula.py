@@ -140,11 +140,13 @@ def _is_random_term(piece: str) -> bool:
     return inner is not None and len(_split_top_level(inner, "|")) > 1
 
 
-def parse_formula(formula: str, groups=None, random=None) -> ParsedFormula:
+def parse_formula(formula: str, groups=None, random=None,
+                  random_effects: bool = True) -> ParsedFormula:
     """Split ``formula`` and gather its random terms.
 
     ``random`` (a string or list of lme4 terms) or ``groups`` (a column name or list: one
     random intercept per column) replace inline terms; only one of the three may be given.
+    ``random_effects=False`` (``clm()``): a model without random effects, and none allowed.
     """
     if not isinstance(formula, str):
         raise TypeError(f"formula must be a string such as 'rating ~ temp', not {type(formula).__name__}")
@@ -182,10 +184,13 @@ def parse_formula(formula: str, groups=None, random=None) -> ParsedFormula:
         if not isinstance(spec, str):
             raise TypeError(f"random terms must be strings such as '(1|judge)', got {spec!r}")
         terms.extend(parse_random_term(spec))
-    if not terms:
+    if terms and not random_effects:
+        raise ValueError(f"clm() fits models without random effects; the formula has "
+                         f"{', '.join(map(str, terms))}: use clmm() for them")
+    if not terms and random_effects:
         raise ValueError(
             "the model has no random effects: add a term such as (1|judge) to the formula, "
-            "or pass groups= or random="
+            "or pass groups= or random= (or use clm() for a model without them)"
         )
     shown = [_tidy_term(p) for p in fixed_pieces] + [_tidy_term(s) for s in specs]
     text = f"{response} ~ " + (" + ".join(shown) if shown else "1")

@@ -17,6 +17,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from .design import build_design
+from .fixed_effects import FixedEffectsObjective
 from .formula import parse_formula
 from .laplace import LaplaceObjective
 from .links import LINKS, get_link
@@ -35,7 +36,8 @@ class ClmmModel:
 
     def __init__(self, formula: str, data, groups=None, random=None, link: str = "logit",
                  threshold: str = "flexible", nAGQ: int = 1, weights=None,
-                 na_action: str = "drop", control: Control | None = None):
+                 na_action: str = "drop", control: Control | None = None,
+                 random_effects: bool = True):
         _check_choices(link=link, threshold=threshold, na_action=na_action, nAGQ=nAGQ)
         if control is not None and not isinstance(control, Control):
             raise TypeError(f"control must be an interlace.Control, not {type(control).__name__}")
@@ -43,13 +45,17 @@ class ClmmModel:
         self.link = link
         self.n_agq = int(nAGQ)
         self.data = data
-        self.parsed = parse_formula(formula, groups=groups, random=random)
+        self.parsed = parse_formula(formula, groups=groups, random=random,
+                                    random_effects=random_effects)
         self.design = build_design(self.parsed, data, threshold=threshold, weights=weights,
                                    na_action=na_action)
         link_obj = get_link(link)
-        self.objective = (LaplaceObjective(self.design, link_obj, self.control) if nAGQ == 1
-                          else QuadratureObjective(self.design, link_obj, self.n_agq,
-                                                   self.control))
+        if not random_effects:
+            self.objective = FixedEffectsObjective(self.design, link_obj, self.control)
+        elif nAGQ == 1:
+            self.objective = LaplaceObjective(self.design, link_obj, self.control)
+        else:
+            self.objective = QuadratureObjective(self.design, link_obj, self.n_agq, self.control)
 
     @property
     def parameter_names(self) -> list[str]:

@@ -29,6 +29,8 @@ def _pyplot():
 def plot_ranef(result, factor: str | None = None, level: float = 0.95, ax=None):
     """Conditional modes of one grouping factor's random effects, sorted, with intervals
     mode +- z * sqrt(conditional variance). Returns the figure."""
+    if not result.random_effects:
+        raise ValueError("this model has no random effects to plot")
     plt = _pyplot()
     factor = factor or next(iter(result.random_effects))
     if factor not in result.random_effects:

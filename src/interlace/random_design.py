@@ -87,8 +87,9 @@ class RandomDesign:
             for s in range(term.size):
                 cols.append(base + s)
                 owner.append(k)
-        self.cols = np.column_stack(cols)
-        self.term_of_entry = np.array(owner)
+        # no terms: a model without random effects (clm), u empty
+        self.cols = np.column_stack(cols) if cols else np.zeros((0, 0), np.int64)
+        self.term_of_entry = np.array(owner, dtype=np.int64)
 
     @property
     def q(self) -> int:

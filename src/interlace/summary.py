@@ -42,7 +42,10 @@ class Summary:
 
     def __str__(self) -> str:
         r = self.result
-        if r.n_agq > 1:
+        mixed = bool(r.variance_components)
+        if not mixed:  # R's summary.clm has no title
+            lines = []
+        elif r.n_agq > 1:
             lines = ["Cumulative Link Mixed Model fitted with the adaptive Gauss-Hermite ",
                      f"quadrature approximation with {r.n_agq} quadrature points ", ""]
         elif r.n_agq < -1:
@@ -53,10 +56,11 @@ class Summary:
         lines.append(f"formula: {r.formula}")
         if r.data_name:
             lines.append(f"data:    {r.data_name}")
-        lines += ["", self.info_line(), "", "Random effects:", self.random_table()]
-        groups = ",  ".join(f"{g} {n}" for g, n in r.ngroups.items())
-        lines.append(f"Number of groups:  {groups} ")
-        lines.append("")
+        lines += ["", self.info_line(), ""]
+        if mixed:
+            lines += ["Random effects:", self.random_table()]
+            groups = ",  ".join(f"{g} {n}" for g, n in r.ngroups.items())
+            lines += [f"Number of groups:  {groups} ", ""]
         if len(r.fe_params):
             lines.append("Coefficients:")
             lines.append(coef_table(list(r.fe_params.index), r.fe_params.values, r.fe_bse.values))

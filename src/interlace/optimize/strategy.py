@@ -42,11 +42,12 @@ def maximise(objective, link: Link, theta_start, lower, optimizer: str, control:
     auto = optimizer in ("auto", "newton")
     clm = cache(lambda: fit_clm(objective.design, link))  # at most once per fit
     start = None
+    random = objective.random
     if auto:
-        if subsample and objective.design.n_obs >= control.subsample_from:
+        if subsample and random.terms and objective.design.n_obs >= control.subsample_from:
             start = subsample_start(objective, link, theta_start, lower, control, summary,
                                     verbose)
-        if start is None and objective.random.is_single_scalar():
+        if start is None and (random.is_single_scalar() or not random.terms):
             start = clm_start(objective, clm(), theta_start)
             summary.start = summary.start or "clm fit, its Hessian as the guess"
     summary.start = summary.start or "clm fit"
