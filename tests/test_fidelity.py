@@ -215,7 +215,7 @@ def test_new_grouping_levels_warn_once_or_are_refused(wine_fit, wine):
     new.iloc[1:3, new.columns.get_loc("judge")] = ["x1", "x2"]
     with pytest.warns(UserWarning, match=r"2 level\(s\) of 'judge' not seen"):
         p = wine_fit.predict(new)
-    population = wine_fit.predict(new, re_form="population")
+    population = wine_fit.predict(new, re_form="zero")
     np.testing.assert_allclose(p.iloc[1:3], population.iloc[1:3], atol=1e-14)
     with pytest.raises(ValueError, match="not seen in fitting"):
         wine_fit.predict(new, allow_new_levels=False)

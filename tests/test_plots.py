@@ -34,7 +34,7 @@ def test_random_slopes_get_a_panel_per_term():
     assert len(fig.axes[1].lines[0].get_xdata()) == 185
 
 
-@pytest.mark.parametrize("re_form", ["population", "marginal"])
+@pytest.mark.parametrize("re_form", ["zero", "marginal"])
 def test_effects_plot_has_a_line_per_category(re_form):
     fit = fitted(WINE, "wine")
     fig = fit.plot_effects("contact", re_form=re_form)

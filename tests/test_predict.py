@@ -34,7 +34,7 @@ def test_conditional_probabilities_match_rs_estimates_and_modes():
     np.testing.assert_allclose(got.to_numpy(), expected, atol=1e-4)
 
 
-@pytest.mark.parametrize("re_form", ["conditional", "population", "marginal"])
+@pytest.mark.parametrize("re_form", ["conditional", "zero", "marginal"])
 def test_probabilities_are_probabilities(re_form):
     fit = fitted(WINE, "wine")
     prob = fit.predict(re_form=re_form).to_numpy()
@@ -62,7 +62,7 @@ def test_marginal_probit_has_a_closed_form():
     wine = dataset("wine")
     s2 = fit.variance_components["judge"]
     alpha = np.array(list(fit.thresholds.values()))
-    eta = fit.predict(type="linear.predictor", re_form="population").to_numpy()
+    eta = fit.predict(type="linear.predictor", re_form="zero").to_numpy()
     expected = stats.norm.cdf((alpha[None, :] - eta[:, None]) / np.sqrt(1 + s2))
     got = fit.predict(type="cum.prob", re_form="marginal").to_numpy()
     np.testing.assert_allclose(got, expected, atol=1e-10)
@@ -75,7 +75,7 @@ def test_marginal_logit_agrees_with_simulation():
     rng = np.random.default_rng(7)
     b = rng.normal(0, np.sqrt(fit.variance_components["judge"]), 200_000)
     alpha = np.array(list(fit.thresholds.values()))
-    eta = fit.predict(type="linear.predictor", re_form="population").to_numpy()[:8]
+    eta = fit.predict(type="linear.predictor", re_form="zero").to_numpy()[:8]
     draws = stats.logistic.cdf(alpha[None, None, :] - eta[None, :, None] - b[:, None, None])
     mc, mc_se = draws.mean(axis=0), draws.std(axis=0) / np.sqrt(len(b))
     got = fit.predict(wine.iloc[:8], type="cum.prob", re_form="marginal").to_numpy()
@@ -86,7 +86,7 @@ def test_new_data_and_new_levels():
     fit = fitted(WINE, "wine")
     new = pd.DataFrame({"temp": ["warm", "cold"], "contact": ["no", "yes"], "judge": ["3", "99"]})
     got = fit.predict(new)
-    population = fit.predict(new, re_form="population")
+    population = fit.predict(new, re_form="zero")
     np.testing.assert_allclose(got.iloc[1], population.iloc[1])  # judge 99: b = 0
     b3 = fit.random_effects["judge"].loc["3", "(Intercept)"]
     lp = fit.predict(new, type="linear.predictor")
@@ -164,7 +164,7 @@ def _moved(fit, j, h):
 
 
 @pytest.mark.parametrize("type, re_form", [("prob", "conditional"), ("cum.prob", "marginal"),
-                                           ("mean", "population")])
+                                           ("mean", "zero")])
 def test_covariance_of_predictions_is_the_delta_method(type, re_form):
     """cov=True: J V J' with J the derivatives of every prediction in the threshold
     parameters and coefficients, here by central differences of predict() itself."""
@@ -216,3 +216,19 @@ def test_intervals_stay_inside_and_are_the_link_scale_ones():
     assert (lo >= 1).all() and (hi <= 5).all() and (lo <= mean).all() and (mean <= hi).all()
     lp, se, lo, hi = fit.predict(new, type="linear.predictor", se_fit=True, interval=True)
     np.testing.assert_allclose(hi - lp, stats.norm.ppf(0.975) * se, rtol=1e-12)
+
+
+def test_re_form_names_that_cannot_be_misread():
+    """"zero" is b = 0; "population", its old name, still works with a warning; marginal
+    predictions average over the levels and need no grouping column."""
+    fit = fitted(WINE, "wine")
+    zero = fit.predict(re_form="zero")
+    with pytest.warns(FutureWarning, match='re_form="zero"'):
+        old = fit.predict(re_form="population")
+    pd.testing.assert_frame_equal(zero, old)
+    new = dataset("wine").iloc[:3].drop(columns=["judge"])
+    marginal = fit.predict(new, re_form="marginal")
+    np.testing.assert_allclose(marginal.to_numpy(),
+                               fit.predict(dataset("wine").iloc[:3], re_form="marginal"))
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['judge'\]"):
+        fit.predict(new)

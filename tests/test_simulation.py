@@ -28,7 +28,7 @@ def assert_within_monte_carlo(freq, prob, nsim):
 
 @pytest.mark.parametrize("re_form, predicted", [
     ("conditional", "conditional"),  # the modes: predict()'s conditional probabilities
-    (None, "population"),  # b = 0
+    (None, "zero"),  # b = 0
     ("new", "marginal"),  # b ~ N(0, Sigma): the population-averaged probabilities
 ])
 def test_simulated_frequencies_are_the_model_s_probabilities(re_form, predicted):

@@ -66,7 +66,7 @@ def effect_variables(result) -> list[str]:
             if c in model.column_ranges or c in model.column_levels]
 
 
-def plot_effects(result, variable: str, re_form: str = "population", ax=None, n_points: int = 60):
+def plot_effects(result, variable: str, re_form: str = "zero", ax=None, n_points: int = 60):
     """Predicted probability of each response category across ``variable``; the other
     fixed-effect variables at their mean or first level. Returns the figure."""
     plt = _pyplot()

@@ -7,7 +7,7 @@ For an observation with fixed part eta = x'beta + offset and random part z'b,
 
 ``re_form="conditional"`` uses the conditional modes of b for levels seen in fitting (b = 0 for
 new levels, with a warning naming the factor, or an error with ``allow_new_levels=False``);
-``"population"`` uses b = 0;
+``"zero"`` uses b = 0 (``"population"``, its old name, still works with a warning);
 ``"marginal"`` integrates over b ~ N(0, Sigma): z'b ~ N(0, s^2) with s^2 = sum over terms of
 z' Sigma z, by Gauss-Hermite quadrature, giving population-averaged probabilities.
 Standard errors (``se_fit=True``) are by the delta method in the threshold and fixed-effect
@@ -34,7 +34,7 @@ from .rformula import FormulaParts
 from .rows import BLOCK_ROWS, row_blocks
 
 TYPES = ("prob", "cum.prob", "linear.predictor", "class", "mean")
-RE_FORMS = ("conditional", "population", "marginal")
+RE_FORMS = ("conditional", "zero", "marginal")
 _MARGINAL_NODES = 40
 
 
@@ -71,7 +71,7 @@ class PredictionModel:
                    design.column_levels or {}, design.column_ranges or {},
                    design.column_kinds or {}, block_rows)
 
-    def rows(self, newdata, need_terms: bool, levels_matter: bool, allow_new_levels: bool):
+    def rows(self, newdata, re_form, allow_new_levels: bool):
         """X, offset, per term (level index, covariates in the data's units, each row's level
         label or None for the fitting rows), row labels."""
         if newdata is None:
@@ -80,8 +80,12 @@ class PredictionModel:
                                     for t in self.terms], self.row_labels
         df = to_pandas(newdata)
         needed = list(self.parts.fixed_columns)
+        need_terms = re_form not in ("zero", None)
+        # marginal predictions average over the levels: the grouping columns are not needed
+        grouping = {c for t in self.terms for c in t.factors} if re_form == "marginal" else set()
         if need_terms:
-            needed += [c for c in self.parts.random_columns if c not in needed]
+            needed += [c for c in self.parts.random_columns
+                       if c not in needed and c not in grouping]
         missing = [c for c in needed if c not in df.columns]
         if missing:
             raise ValueError(f"newdata lacks column(s) {missing} needed for prediction")
@@ -98,17 +102,20 @@ class PredictionModel:
         check_finite(offset[:, None], ["offset"], "newdata: the", df.index)
         terms = []
         for t in self.terms if need_terms else []:
+            cov = term_matrix(self.parts, None, str(t), renamed, t.covariate_spec)[0]
+            if re_form == "marginal":
+                terms.append((None, cov, None))
+                continue
             labels = group_labels(frame, t.factors)
             index = pd.Index(t.levels).get_indexer(labels)
             new = sorted(set(labels[index < 0]))
-            if new and levels_matter:
+            if new and re_form == "conditional":
                 if not allow_new_levels:
                     raise ValueError(f"newdata has {len(new)} level(s) of {t.name!r} not seen "
                                      f"in fitting: {new[:10]}")
                 warnings.warn(f"newdata has {len(new)} level(s) of {t.name!r} not seen in "
                               f"fitting (e.g. {new[:3]}); their random effects are set to 0 "
                               "(allow_new_levels=False refuses them)", UserWarning, stacklevel=4)
-            cov = term_matrix(self.parts, None, str(t), renamed, t.covariate_spec)[0]
             terms.append((index, cov, labels))
         return X, offset, terms, df.index
 
@@ -134,15 +141,27 @@ class PredictionModel:
 _KINDS = {"number": "numbers", "category": "text or categories", "bool": "true/false values"}
 
 
+def checked_re_form(re_form):
+    """``re_form`` checked; ``"population"`` (b = 0, often misread as population-averaged)
+    is the old name of ``"zero"``."""
+    if re_form == "population":
+        warnings.warn('re_form="population" is now re_form="zero" (b = 0); for probabilities '
+                      'averaged over the random effects use re_form="marginal"',
+                      FutureWarning, stacklevel=4)
+        return "zero"
+    if re_form not in RE_FORMS:
+        raise ValueError(f"unknown re_form {re_form!r}; choose one of "
+                         f"{', '.join(map(repr, RE_FORMS))}")
+    return re_form
+
+
 def predict(result, newdata=None, type: str = "prob", re_form: str = "conditional",
             se_fit: bool = False, allow_new_levels: bool = True, interval: bool = False,
             level: float = 0.95, cov: bool = False):
     """See `CLMMResult.predict`."""
     if type not in TYPES:
         raise ValueError(f"unknown type {type!r}; choose one of {', '.join(map(repr, TYPES))}")
-    if re_form not in RE_FORMS:
-        raise ValueError(f"unknown re_form {re_form!r}; choose one of "
-                         f"{', '.join(map(repr, RE_FORMS))}")
+    re_form = checked_re_form(re_form)
     if not isinstance(allow_new_levels, bool):
         raise TypeError(f"allow_new_levels must be True or False, not {allow_new_levels!r}")
     for name, flag in (("se_fit", se_fit), ("interval", interval), ("cov", cov)):
@@ -162,8 +181,7 @@ def predict(result, newdata=None, type: str = "prob", re_form: str = "conditiona
         except ValueError:
             raise ValueError(f"type='mean' needs numeric response levels, not {levels}") from None
 
-    X, offset, terms, index = model.rows(newdata, re_form != "population",
-                                         re_form == "conditional", allow_new_levels)
+    X, offset, terms, index = model.rows(newdata, re_form, allow_new_levels)
     n = X.shape[0]
     beta = result.fe_params.to_numpy()
     tau = np.array(list(result.threshold_params.values()))
@@ -179,7 +197,7 @@ def predict(result, newdata=None, type: str = "prob", re_form: str = "conditiona
             seen = idx >= 0
             shift[seen] += np.einsum("ij,ij->i", covariates[seen], b[idx[seen]])
         shift, weights = shift[:, None], np.ones(1)
-    elif re_form == "population":
+    elif re_form == "zero":
         shift, weights = np.zeros((n, 1)), np.ones(1)
     else:
         var = np.zeros(n)
@@ -225,7 +243,7 @@ def predict(result, newdata=None, type: str = "prob", re_form: str = "conditiona
 
 def _interval(value, se, type, level, link, scores):
     """Confidence limits computed where they cannot leave the range, and mapped back: the
-    link scale for cumulative probabilities (exact for conditional and population ones),
+    link scale for cumulative probabilities (exact for conditional and zero ones),
     the logit scale for category probabilities and for the mean rescaled to its range
     (delta method: se / (dp/dx))."""
     z = stats.norm.ppf(0.5 + level / 2)

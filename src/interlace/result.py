@@ -162,9 +162,11 @@ class CLMMResult:
             Category probabilities (DataFrame, a column per level), P(Y <= k) (columns
             ``<=1``, ...), x'beta + z'b, the most probable level, or the expected score
             (numeric levels only).
-        re_form : {"conditional", "population", "marginal"}
+        re_form : {"conditional", "zero", "marginal"}
             Conditional modes of b (b = 0 for levels not seen in fitting), b = 0, or averaged
-            over the random-effect distribution (population-averaged probabilities).
+            over the random-effect distribution (population-averaged probabilities; newdata
+            needs no grouping column). ``"population"``, the old name of ``"zero"``, still
+            works with a FutureWarning.
         se_fit : bool
             Also return delta-method standard errors (in the threshold and fixed-effect
             parameters): a tuple ``(fit, se)``.
@@ -333,7 +335,7 @@ class CLMMResult:
 
         return plot_ranef(self, factor, level, ax)
 
-    def plot_effects(self, variable: str, re_form: str = "population", ax=None):
+    def plot_effects(self, variable: str, re_form: str = "zero", ax=None):
         """Predicted category probabilities across ``variable`` (needs matplotlib).
 
         Examples

@@ -33,8 +33,7 @@ def simulate(result, nsim: int = 1, seed=None, re_form: str | None = "conditiona
         raise TypeError(f"seed must be an integer or a numpy Generator, not {seed!r}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     model = result.model
-    X, offset, terms, index = model.rows(newdata, re_form is not None,
-                                         re_form == "conditional", allow_new_levels)
+    X, offset, terms, index = model.rows(newdata, re_form, allow_new_levels)
     n = X.shape[0]
     latent_mean = (X @ result.fe_params.to_numpy() + offset)[:, None]
     if re_form == "conditional":
