@@ -298,3 +298,30 @@ def test_the_fixed_effects_start_stops_for_every_link(link, data, formula):
     w = design.weights
     grad = design.fixed.transpose_times(w * t.p1, -w * t.p2)
     assert np.max(np.abs(grad)) < 1e-6
+
+
+def test_statsmodels_names_tables_and_odds_ratios():
+    """pvalues, tvalues, conf_int, cov_params as statsmodels users type them; the summary's
+    tables in Markdown, LaTeX and HTML without optional packages, holding the summary's own
+    numbers; odds ratios are exp of the coefficient and its Wald limits."""
+    fit = fitted("rating ~ temp + contact + (1|judge)", "wine")
+    summary = fit.summary()
+    pd.testing.assert_series_equal(fit.pvalues, summary.coefficients["Pr(>|z|)"],
+                                   check_names=False)
+    np.testing.assert_allclose(fit.tvalues, fit.params / fit.bse)
+    pd.testing.assert_frame_equal(fit.conf_int(alpha=0.1), fit.confint(level=0.9))
+    assert fit.cov_params() is fit.vcov
+    md = summary.as_markdown()
+    assert "| tempwarm | 3.0630 | 0.5954 | 5.145 | 2.68e-07 |" in md
+    assert "| judge | (Intercept) | 1.279 | 1.131 |" in md
+    tex = summary.as_latex()
+    assert r"1\textbar{}2" not in tex and r"1$|$2 & -1.6237" in tex
+    assert tex.count(r"\begin{tabular}") == 4
+    page = fit._repr_html_()
+    assert page.count("<table>") == 4 and "<td>tempwarm</td>" in page
+    tidy, odds = fit.tidy(), fit.tidy(exponentiate=True)
+    fixed = tidy["kind"] == "fixed"
+    np.testing.assert_allclose(odds.loc[fixed, "estimate"], np.exp(tidy.loc[fixed, "estimate"]))
+    np.testing.assert_allclose(odds.loc[fixed, "conf_high"],
+                               np.exp(tidy.loc[fixed, "conf_high"]))
+    pd.testing.assert_frame_equal(odds[~fixed], tidy[~fixed])

@@ -134,6 +134,27 @@ class CLMMResult:
         return pd.concat([pd.Series(self.threshold_params_bse, dtype=float), self.fe_bse])
 
     @property
+    def pvalues(self) -> pd.Series:
+        """Wald p-values of the threshold parameters and coefficients (statsmodels' name)."""
+        return pd.Series(z_table(self)[3], index=self.params.index, name="pvalues")
+
+    @property
+    def tvalues(self) -> pd.Series:
+        """Wald z statistics (statsmodels' name)."""
+        return (self.params / self.bse).rename("tvalues")
+
+    def conf_int(self, alpha: float = 0.05, method: str = "wald") -> pd.DataFrame:
+        """``confint(level=1 - alpha, method=method)`` under statsmodels' name."""
+        return self.confint(level=1 - alpha, method=method)
+
+    def cov_params(self) -> pd.DataFrame:
+        """``vcov`` under statsmodels' name."""
+        return self.vcov
+
+    def _repr_html_(self) -> str:  # Jupyter
+        return self.summary().as_html()
+
+    @property
     def is_singular(self) -> bool:
         """A random-effect covariance on its boundary: a diagonal entry of a term's L (a
         standard deviation given the ones before it, per SD of its covariate) below 1e-3,
@@ -255,10 +276,12 @@ class CLMMResult:
             return profile(self, level, params)
         raise ValueError(f"method must be 'wald' or 'profile', not {method!r}")
 
-    def tidy(self, level: float = 0.95) -> pd.DataFrame:
+    def tidy(self, level: float = 0.95, exponentiate: bool = False) -> pd.DataFrame:
         """One row per estimate: term, kind (threshold / fixed / random), estimate, std_error,
         statistic, p_value, conf_low, conf_high (Wald; random rows give standard deviations
-        and correlations, without standard errors).
+        and correlations, without standard errors). ``exponentiate=True`` gives exp(estimate)
+        and exp of the limits for the coefficients: odds ratios for the logit link (hazard
+        ratios for cloglog); their std_error, statistic and p_value stay on the linear scale.
 
         Examples
         --------
@@ -277,6 +300,12 @@ class CLMMResult:
             "p_value": np.asarray(p),
             "conf_low": ci["lower"].to_numpy(), "conf_high": ci["upper"].to_numpy(),
         })
+        if not isinstance(exponentiate, bool):
+            raise TypeError(f"exponentiate must be True or False, not {exponentiate!r}")
+        if exponentiate:
+            fixed = rows["kind"] == "fixed"
+            for col in ("estimate", "conf_low", "conf_high"):
+                rows.loc[fixed, col] = np.exp(rows.loc[fixed, col])
         random = []
         for g, vc in self.variance_components.items():
             cov = np.atleast_2d(np.asarray(vc, dtype=float))

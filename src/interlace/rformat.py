@@ -112,9 +112,9 @@ def _stars(p: float) -> str:
 SIGNIF_LEGEND = "Signif. codes:  0 ‘***’ 0.001 ‘**’ 0.01 ‘*’ 0.05 ‘.’ 0.1 ‘ ’ 1"
 
 
-def coef_table(names: list[str], estimate, std_error, digits: int = 4,
-               pvalues: bool = True, signif_stars: bool = True) -> str:
-    """R's printCoefmat for Estimate, Std. Error, z value (and Pr(>|z|))."""
+def coef_columns(estimate, std_error, digits: int = 4, pvalues: bool = True):
+    """The cells R's printCoefmat prints: Estimate, Std. Error, z value (and Pr(>|z|)) as
+    strings, and the p-values (None without them)."""
     est = np.asarray(estimate, dtype=float)
     se = np.asarray(std_error, dtype=float)
     z = est / se
@@ -131,12 +131,20 @@ def coef_table(names: list[str], estimate, std_error, digits: int = 4,
     columns = {"Estimate": cs[:n], "Std. Error": cs[n:]}
     dig_tst = max(1, min(5, digits - 1))
     columns["z value"] = format_real(r_round(z, dig_tst), digits)
-    stars = None
+    p = None
     if pvalues:
         p = 2 * stats.norm.sf(np.abs(z))
         columns["Pr(>|z|)"] = format_pval(p, dig_tst)
-        if signif_stars and np.any(p[np.isfinite(p)] < 0.1):
-            stars = [_stars(v) for v in p]
+    return columns, p
+
+
+def coef_table(names: list[str], estimate, std_error, digits: int = 4,
+               pvalues: bool = True, signif_stars: bool = True) -> str:
+    """R's printCoefmat for Estimate, Std. Error, z value (and Pr(>|z|))."""
+    columns, p = coef_columns(estimate, std_error, digits, pvalues)
+    stars = None
+    if p is not None and signif_stars and np.any(p[np.isfinite(p)] < 0.1):
+        stars = [_stars(v) for v in p]
     header = [""] + list(columns)
     rows = [[name] + [columns[c][i] for c in columns] for i, name in enumerate(names)]
     if stars is not None:

@@ -79,6 +79,26 @@ class Summary:
             lines += ["", "Optimisation:"] + r.optinfo.lines()
         return "\n".join(lines)
 
+    def as_markdown(self) -> str:
+        """The fit, random effects, coefficients and thresholds as Markdown tables."""
+        from .tables import as_markdown
+
+        return as_markdown(self.result)
+
+    def as_latex(self) -> str:
+        """The same tables as LaTeX tabulars (no package needed beyond LaTeX itself)."""
+        from .tables import as_latex
+
+        return as_latex(self.result)
+
+    def as_html(self) -> str:
+        from .tables import as_html
+
+        return as_html(self.result)
+
+    def _repr_html_(self) -> str:  # Jupyter
+        return self.as_html()
+
     def __repr__(self) -> str:
         return str(self)
 
@@ -89,6 +109,13 @@ class Summary:
 def random_effects_table(variance_components: dict, term_names: dict,
                          term_groups: dict | None = None) -> str:
     """R's formatVC: Groups, Name, Variance, Std.Dev. and the correlations below the diagonal."""
+    header, rows = random_effects_rows(variance_components, term_names, term_groups)
+    return left_table(header, rows, lead=" ")
+
+
+def random_effects_rows(variance_components: dict, term_names: dict,
+                        term_groups: dict | None = None) -> tuple[list[str], list[list[str]]]:
+    """The header and cells of R's formatVC."""
     groups, names, sds, corr_rows = [], [], [], []
     for g, vc in variance_components.items():
         cov = np.atleast_2d(np.asarray(vc, dtype=float))
@@ -115,4 +142,4 @@ def random_effects_table(variance_components: dict, term_names: dict,
         if ncorr:
             row += corr_rows[i] + [""] * (ncorr - len(corr_rows[i]))
         rows.append(row)
-    return left_table(header, rows, lead=" ")
+    return header, rows
