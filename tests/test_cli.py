@@ -152,3 +152,24 @@ def test_bundled_wine_data_and_one_line_errors():
     assert bad.stderr.strip().startswith("interlace: error: argument --link: invalid choice: "
                                          "'nope'")
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_prediction_and_tidy_options(tmp_path):
+    wine = dataset("wine")
+    wine.to_csv(tmp_path / "wine.csv", index=False)
+    wine.iloc[:3].to_csv(tmp_path / "new.csv", index=False)
+    out = run("clmm", "--data", "wine.csv", "--formula", WINE, "--levels", "rating=1,2,3,4,5",
+              "--predict", "new.csv", "--out", "p.csv", "--type", "cum.prob", "--re-form",
+              "marginal", "--se", "--tidy", "t.csv", "--exponentiate", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    reference = fitted(WINE, "wine")
+    fit, se = reference.predict(wine.iloc[:3], type="cum.prob", re_form="marginal",
+                                se_fit=True)
+    written = pd.read_csv(tmp_path / "p.csv", index_col=0)
+    assert list(written.columns) == list(fit.columns) + [f"se_{c}" for c in se.columns]
+    np.testing.assert_allclose(written[fit.columns].to_numpy(), fit.to_numpy(), atol=1e-5)
+    tidy = pd.read_csv(tmp_path / "t.csv")
+    expected = reference.tidy(exponentiate=True)
+    np.testing.assert_allclose(tidy["estimate"], expected["estimate"], rtol=1e-4)
+    assert "--re-form" in run("clmm", "--help").stdout
+    assert run("clmm", "--exponentiate").returncode == 2

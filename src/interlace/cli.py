@@ -15,9 +15,21 @@ from pathlib import Path
 
 from .links import LINKS
 from .optimize.control import OPTIMIZERS
+from .prediction import RE_FORMS, TYPES
 from .thresholds import THRESHOLD_STRUCTURES
 
 WINE_FORMULA = "rating ~ temp + contact + (1|judge)"
+_EXAMPLES = """examples:
+  interlace clmm                                   # the bundled wine example
+  interlace clmm --data r.csv --formula "y ~ x + (1|rater)"
+  interlace clmm --data r.csv --formula "y ~ x" --groups rater --groups item
+  interlace clmm --data r.csv --formula "y ~ x" --random "(1 + x|rater)"
+  interlace clmm ... --link probit --threshold equidistant --nagq 10 --optimizer lbfgsb
+  interlace clmm ... --levels "y=low,mid,high" --levels "x=control,treated"
+  interlace clmm ... --json fit.json --tidy estimates.csv --exponentiate
+  interlace clmm ... --predict new.csv --out p.csv --type cum.prob --re-form marginal --se
+  interlace clmm ... --plot fit.png --threads 1 --verbose
+"""
 
 
 def _read_table(path: str, option: str = "--data"):
@@ -49,6 +61,18 @@ def _save_plots(result, path: str) -> None:
         result.plot_effects(variables[0], re_form="marginal", ax=axes[0][1])
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+
+
+def _predictions(result, newdata, args):
+    """A table of predictions for --predict: --type, --re-form, and se_ columns with --se."""
+    import pandas as pd
+
+    out = result.predict(newdata, type=args.type, re_form=args.re_form, se_fit=args.se)
+    if not args.se:
+        return out
+    fit, se = out
+    fit, se = (x.to_frame() if isinstance(x, pd.Series) else x for x in (fit, se))
+    return pd.concat([fit, se.add_prefix("se_")], axis=1)
 
 
 def _apply_levels(data, specs, every_column: bool = True):
@@ -86,7 +110,9 @@ class _OneLineErrors(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = _OneLineErrors(prog="interlace", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineErrors)
-    fit = sub.add_parser("clmm", help="fit a cumulative link mixed model and print its summary")
+    fit = sub.add_parser(
+        "clmm", help="fit a cumulative link mixed model and print its summary",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_EXAMPLES)
     fit.add_argument("--data", help="CSV or Parquet file (default: the bundled wine data)")
     fit.add_argument("--formula", help=f"model formula (default for wine: {WINE_FORMULA!r})")
     fit.add_argument("--groups", action="append", help="grouping column for a random intercept")
@@ -105,6 +131,15 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--json", metavar="FILE", help="write estimates and fit statistics as JSON")
     fit.add_argument("--predict", metavar="NEWDATA", help="CSV or Parquet rows to predict")
     fit.add_argument("--out", metavar="FILE", help="where --predict writes probabilities (CSV)")
+    fit.add_argument("--type", default="prob", choices=list(TYPES),
+                     help="what --predict writes (default: category probabilities)")
+    fit.add_argument("--re-form", default="conditional", choices=list(RE_FORMS),
+                     help="random effects in --predict: the modes, zero, or averaged over them")
+    fit.add_argument("--se", action="store_true",
+                     help="--predict also writes delta-method standard errors (se_ columns)")
+    fit.add_argument("--tidy", metavar="FILE", help="write one row per estimate (CSV)")
+    fit.add_argument("--exponentiate", action="store_true",
+                     help="--tidy gives exp(coefficients): odds ratios for logit")
     fit.add_argument("--plot", metavar="FILE.png",
                      help="save the random-effects and effects plots (needs matplotlib)")
     return parser
@@ -149,9 +184,13 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError("--predict needs --out FILE for the probabilities")
             newdata = _apply_levels(_read_table(args.predict, "--predict"), args.levels,
                                     every_column=False)
-            result.predict(newdata).to_csv(args.out)
+            _predictions(result, newdata, args).to_csv(args.out)
         elif args.out:
             raise ValueError("--out goes with --predict NEWDATA")
+        if args.tidy:
+            result.tidy(exponentiate=args.exponentiate).to_csv(args.tidy, index=False)
+        elif args.exponentiate:
+            raise ValueError("--exponentiate goes with --tidy FILE")
         if args.plot:
             _save_plots(result, args.plot)
         sys.stdout.flush()
