@@ -79,3 +79,27 @@ def test_effects_plot_with_an_offset_and_a_slope_outside_the_fixed_part():
     expected = fit.predict(new, re_form="marginal")  # a new judge: averaged over judges
     np.testing.assert_allclose(np.array(lines).T, expected.to_numpy(), atol=1e-12)
     fig.savefig(_tmp_png())
+
+
+def test_effects_plots_carry_the_prediction_intervals():
+    """Bands along a numeric variable, error bars at a factor's levels: the limits of
+    predict(interval=True) there; the caption says how the rest is held."""
+    import interlace
+    from simdata import simulate
+
+    fit = interlace.clmm("y ~ x + (1|g)", simulate(seed=11))
+    ax = fit.plot_effects("x", level=0.9).axes[0]
+    assert len(ax.collections) == 5  # one band per category
+    band = ax.collections[0].get_paths()[0].vertices
+    _, lo, hi = fit.model.column_ranges["x"]
+    new = pd.DataFrame({"x": np.linspace(lo, hi, 60), "g": "(new)"})
+    with pytest.warns(UserWarning):
+        _, lower, upper = fit.predict(new, interval=True, level=0.9)
+    assert band[:, 1].min() == pytest.approx(min(lower["1"].min(), upper["1"].min()), abs=1e-12)
+    assert band[:, 1].max() == pytest.approx(upper["1"].max(), abs=1e-12)
+    wine_fit = fitted(WINE, "wine")
+    ax = wine_fit.plot_effects("temp", re_form="marginal").axes[0]
+    bars = [c for c in ax.collections if c.get_segments()]
+    assert len(bars) == 5 and all(len(b.get_segments()) == 2 for b in bars)
+    assert "contact = no" in ax.get_title() and "averaged over the random effects" in ax.get_title()
+    assert ax.get_legend().get_title().get_text() == "rating"

@@ -66,9 +66,13 @@ def effect_variables(result) -> list[str]:
             if c in model.column_ranges or c in model.column_levels]
 
 
-def plot_effects(result, variable: str, re_form: str = "zero", ax=None, n_points: int = 60):
-    """Predicted probability of each response category across ``variable``; the other
-    fixed-effect variables at their mean or first level. Returns the figure."""
+def plot_effects(result, variable: str, re_form: str = "zero", ax=None, n_points: int = 60,
+                 ci: bool = True, level: float = 0.95):
+    """Predicted probability of each response category across ``variable``, with ``level``
+    confidence limits (``predict(interval=True)``: on the logit scale, so inside [0, 1]):
+    bands along a numeric variable, points with error bars for a factor's levels (dodged,
+    not joined). The other variables the model reads are held at their mean or first level,
+    said in the caption; colours follow the response's order. Returns the figure."""
     plt = _pyplot()
     model = result.model
     known = effect_variables(result)
@@ -91,20 +95,45 @@ def plot_effects(result, variable: str, re_form: str = "zero", ax=None, n_points
             newdata[col] = "(new)"
     with warnings.catch_warnings():  # the new level is the point: b = 0
         warnings.simplefilter("ignore", UserWarning)
-        prob = result.predict(newdata, re_form=re_form)
+        if ci:
+            prob, lower, upper = result.predict(newdata, re_form=re_form, interval=True,
+                                                level=level)
+        else:
+            prob = result.predict(newdata, re_form=re_form)
     if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig, ax = plt.subplots(figsize=(6, 4.4))
     else:
         fig = ax.figure
-    xs = grid if numeric else np.arange(len(grid))
-    for level in prob.columns:
-        ax.plot(xs, prob[level].to_numpy(), marker=None if numeric else "o", label=str(level))
+    colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.9, prob.shape[1]))  # ordered
+    xs = grid if numeric else np.arange(len(grid), dtype=float)
+    width = 0.6 / prob.shape[1]
+    for k, (category, colour) in enumerate(zip(prob.columns, colours)):
+        p = prob[category].to_numpy()
+        if numeric:
+            ax.plot(xs, p, color=colour, label=str(category))
+            if ci:
+                ax.fill_between(xs, lower[category], upper[category], color=colour, alpha=0.2,
+                                linewidth=0)
+        else:
+            at = xs + (k - (prob.shape[1] - 1) / 2) * width
+            err = (np.vstack([p - lower[category], upper[category] - p]) if ci else None)
+            ax.errorbar(at, p, yerr=err, fmt="o", color=colour, markersize=4,
+                        label=str(category))
     if not numeric:
         ax.set_xticks(xs)
         ax.set_xticklabels([str(g) for g in grid])
     ax.set_xlabel(variable)
-    ax.set_ylabel(f"P(category) ({re_form})")
+    ax.set_ylabel("probability")
     ax.set_ylim(0, 1)
-    ax.legend(title="category", fontsize=8)
+    ax.legend(title=model.parts.response, fontsize=8)
+    held = ", ".join(f"{c} = {_typical(v)}" for c, v in base.items() if c != variable)
+    effects = {"zero": "random effects at 0", "marginal": "averaged over the random effects",
+               "conditional": "random effects at 0 (a new level)"}.get(re_form, re_form)
+    ax.set_title(f"{effects}" + (f"; {held}" if held else "")
+                 + (f"; {level:.0%} intervals" if ci else ""), fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def _typical(value) -> str:
+    return f"{value:.3g}" if isinstance(value, (float, np.floating)) else str(value)

@@ -364,8 +364,10 @@ class CLMMResult:
 
         return plot_ranef(self, factor, level, ax)
 
-    def plot_effects(self, variable: str, re_form: str = "zero", ax=None):
-        """Predicted category probabilities across ``variable`` (needs matplotlib).
+    def plot_effects(self, variable: str, re_form: str = "zero", ax=None, ci: bool = True,
+                     level: float = 0.95):
+        """Predicted category probabilities across ``variable`` with confidence limits
+        (``ci``, ``level``) computed on the logit scale (needs matplotlib).
 
         Examples
         --------
@@ -376,7 +378,7 @@ class CLMMResult:
         """
         from .plots import plot_effects
 
-        return plot_effects(self, variable, re_form, ax)
+        return plot_effects(self, variable, re_form, ax, ci=ci, level=level)
 
     def compare(self, *others) -> pd.DataFrame:
         """Likelihood-ratio test against nested fits: ``interlace.anova(self, *others)``.
