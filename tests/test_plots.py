@@ -103,3 +103,28 @@ def test_effects_plots_carry_the_prediction_intervals():
     assert len(bars) == 5 and all(len(b.get_segments()) == 2 for b in bars)
     assert "contact = no" in ax.get_title() and "averaged over the random effects" in ax.get_title()
     assert ax.get_legend().get_title().get_text() == "rating"
+
+
+def test_caterpillar_panels_share_one_order_and_stay_readable():
+    """Intercept and slope panels of one factor list the levels in one order (the
+    intercepts'); 185 levels: a bounded figure, at most 40 labels; top=N draws intervals for
+    the N highest and lowest only; ax= takes one Axes per term."""
+    import matplotlib.pyplot as plt
+
+    fit = fitted("SURENESS ~ PROD + (1 + PROD|RESP)", "soup")
+    fig = fit.plot_ranef()
+    intercept, slope = fig.axes
+    modes = fit.random_effects["RESP"]
+    order = np.argsort(modes.iloc[:, 0].to_numpy(), kind="stable")
+    np.testing.assert_allclose(intercept.lines[0].get_xdata(), modes.iloc[:, 0].to_numpy()[order])
+    np.testing.assert_allclose(slope.lines[0].get_xdata(), modes.iloc[:, 1].to_numpy()[order])
+    assert fig.get_size_inches()[1] <= 12
+    assert len(intercept.get_yticklabels()) <= 40
+    fig = fit.plot_ranef(top=10)
+    assert len(fig.axes[0].lines[0].get_xdata()) == 20
+    assert len(fig.axes[0].lines[1].get_xdata()) == 185 - 20  # the rest as dots
+    _, axes = plt.subplots(1, 2)
+    assert fit.plot_ranef(ax=axes).axes[1] is axes[1]
+    with pytest.raises(ValueError, match="2 terms, so ax must be 2 Axes"):
+        fit.plot_ranef(ax=axes[0])
+    plt.close("all")

@@ -26,9 +26,17 @@ def _pyplot():
     return plt
 
 
-def plot_ranef(result, factor: str | None = None, level: float = 0.95, ax=None):
-    """Conditional modes of one grouping factor's random effects, sorted, with intervals
-    mode +- z * sqrt(conditional variance). Returns the figure."""
+MAX_LABELS = 40  # level labels on one panel before they are thinned
+
+
+def plot_ranef(result, factor: str | None = None, level: float = 0.95, ax=None,
+               sort: str | None = "first", top: int | None = None):
+    """Conditional modes of one grouping factor's random effects with intervals
+    mode +- z * sqrt(conditional variance), a panel per term, all panels in one row order:
+    ``sort="first"`` by the first term (the intercept), a term's name, or None (the levels'
+    order). ``top=N`` shows the N highest and N lowest levels with intervals and the rest as
+    dots; beyond 40 levels the labels are thinned. ``ax``: an Axes for a one-term factor, a
+    sequence of Axes or a Figure otherwise. Returns the figure."""
     if not result.random_effects:
         raise ValueError("this model has no random effects to plot")
     plt = _pyplot()
@@ -39,24 +47,59 @@ def plot_ranef(result, factor: str | None = None, level: float = 0.95, ax=None):
     cond_sd = np.sqrt(result.cond_var[factor])
     z = stats.norm.ppf(0.5 + level / 2)
     columns = list(modes.columns)
-    if ax is None:
-        fig, axes = plt.subplots(1, len(columns), figsize=(4 * len(columns), 0.15 * len(modes) + 2),
-                                 squeeze=False)
-        axes = axes[0]
-    else:
-        fig, axes = ax.figure, [ax]
+    key = columns[0] if sort == "first" else sort
+    if key is not None and key not in columns:
+        raise ValueError(f"sort must be 'first', None or one of {columns}, not {sort!r}")
+    order = (np.argsort(modes[key].to_numpy(), kind="stable") if key is not None
+             else np.arange(len(modes)))
+    n = len(order)
+    shown = np.ones(n, bool)
+    y = np.arange(n, dtype=float)
+    if top is not None:
+        if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+            raise ValueError(f"top must be a whole number of at least 1, not {top!r}")
+        shown[top:n - top] = False  # the middle of the order: dots in a band of `top` rows
+        middle = n - shown.sum()
+        if middle:
+            y[top:n - top] = top + np.linspace(0.5, top - 0.5, middle)
+            y[n - top:] = 2 * top + np.arange(top)
+    rows = y.max() + 1 if n else 0
+    axes, fig = _panel_axes(plt, ax, len(columns), height=min(0.15 * rows + 2, 12))
+    labels = np.asarray(modes.index)[order]
+    every = max(1, int(np.ceil(shown.sum() / MAX_LABELS)))
+    ticks = list(np.flatnonzero(shown))[::every]
     for axis, col in zip(axes, columns):
-        order = np.argsort(modes[col].to_numpy())
-        y = np.arange(len(order))
-        axis.errorbar(modes[col].to_numpy()[order], y, xerr=z * cond_sd[col].to_numpy()[order],
-                      fmt="o", markersize=3, linewidth=1)
+        x = modes[col].to_numpy()[order]
+        err = z * cond_sd[col].to_numpy()[order]
+        axis.errorbar(x[shown], y[shown], xerr=err[shown], fmt="o", markersize=3, linewidth=1)
+        if not shown.all():
+            axis.plot(x[~shown], y[~shown], ".", color="grey", markersize=2)
         axis.axvline(0.0, color="grey", linewidth=0.8)
-        axis.set_yticks(y)
-        axis.set_yticklabels(np.asarray(modes.index)[order], fontsize=7)
+        axis.set_yticks(y[ticks])
+        axis.set_yticklabels(labels[ticks], fontsize=7)
         axis.set_xlabel(f"{col}  (conditional mode, {level:.0%} interval)")
         axis.set_title(factor)
     fig.tight_layout()
     return fig
+
+
+def _panel_axes(plt, ax, n_panels: int, height: float):
+    """The axes to draw n panels on: new ones, the given Axes (one panel), a sequence of
+    Axes or a Figure's axes (its own, or as many new ones as are missing)."""
+    if ax is None:
+        fig, axes = plt.subplots(1, n_panels, figsize=(4 * n_panels, height), squeeze=False)
+        return list(axes[0]), fig
+    if hasattr(ax, "add_subplot"):  # a Figure
+        fig = ax
+        if len(fig.axes) < n_panels:
+            for i in range(len(fig.axes), n_panels):
+                fig.add_subplot(1, n_panels, i + 1)
+        return fig.axes[:n_panels], fig
+    axes = list(ax) if isinstance(ax, (list, tuple, np.ndarray)) else [ax]
+    if len(axes) != n_panels:
+        raise ValueError(f"this factor has {n_panels} terms, so ax must be {n_panels} Axes "
+                         f"(a sequence) or a Figure, not {len(axes)} Axes")
+    return axes, axes[0].figure
 
 
 def effect_variables(result) -> list[str]:

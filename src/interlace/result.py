@@ -350,8 +350,11 @@ class CLMMResult:
             "vcov": {"names": list(self.vcov.index), "values": self.vcov.to_numpy().tolist()},
         })
 
-    def plot_ranef(self, factor: str | None = None, level: float = 0.95, ax=None):
-        """Caterpillar plot of one grouping factor's conditional modes (needs matplotlib).
+    def plot_ranef(self, factor: str | None = None, level: float = 0.95, ax=None,
+                   sort: str | None = "first", top: int | None = None):
+        """Caterpillar plot of one grouping factor's conditional modes, a panel per term in
+        one row order (``sort``), ``top`` highest and lowest levels with intervals (needs
+        matplotlib; see `plots.plot_ranef`).
 
         Examples
         --------
@@ -362,7 +365,7 @@ class CLMMResult:
         """
         from .plots import plot_ranef
 
-        return plot_ranef(self, factor, level, ax)
+        return plot_ranef(self, factor, level, ax, sort=sort, top=top)
 
     def plot_effects(self, variable: str, re_form: str = "zero", ax=None, ci: bool = True,
                      level: float = 0.95):
