@@ -139,6 +139,10 @@ def test_plot_for_a_model_with_an_offset_and_an_outside_slope(tmp_path):
                        "--plot", str(tmp_path / "fit.png")])
     assert status == 0
     assert (tmp_path / "fit.png").stat().st_size > 10_000
+    import matplotlib.image
+
+    height, width = matplotlib.image.imread(tmp_path / "fit.png").shape[:2]
+    assert width > 2.5 * height  # three panels: intercept, slope, effects
 
 
 def test_bundled_wine_data_and_one_line_errors():

@@ -44,7 +44,8 @@ def _read_table(path: str, option: str = "--data"):
 
 
 def _save_plots(result, path: str) -> None:
-    """The first grouping factor's caterpillar plot beside the first fixed variable's effects."""
+    """The first grouping factor's caterpillar plot (a panel per term) beside the first
+    fixed variable's effects."""
     try:
         import matplotlib
 
@@ -55,10 +56,14 @@ def _save_plots(result, path: str) -> None:
     from .plots import effect_variables
 
     variables = effect_variables(result)
-    fig, axes = plt.subplots(1, 2 if variables else 1, figsize=(11, 5), squeeze=False)
-    result.plot_ranef(ax=axes[0][0])
+    terms = (len(next(iter(result.random_effects.values())).columns)
+             if result.random_effects else 0)
+    panels = terms + (1 if variables else 0)
+    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 5), squeeze=False)
+    if terms:
+        result.plot_ranef(ax=list(axes[0][:terms]))
     if variables:
-        result.plot_effects(variables[0], re_form="marginal", ax=axes[0][1])
+        result.plot_effects(variables[0], re_form="marginal", ax=axes[0][terms])
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 

@@ -290,34 +290,10 @@ class CLMMResult:
         >>> list(fit.tidy()["kind"])
         ['threshold', 'threshold', 'threshold', 'threshold', 'fixed', 'fixed', 'random']
         """
+        from .tables import tidy_table
+
         _check_level(level)
-        ci = wald(self, level)
-        est, se, z, p = z_table(self)
-        n_tau = len(self.threshold_params)
-        rows = pd.DataFrame({
-            "term": est.index, "kind": ["threshold"] * n_tau + ["fixed"] * len(self.fe_params),
-            "estimate": est.to_numpy(), "std_error": se.to_numpy(), "statistic": z.to_numpy(),
-            "p_value": np.asarray(p),
-            "conf_low": ci["lower"].to_numpy(), "conf_high": ci["upper"].to_numpy(),
-        })
-        if not isinstance(exponentiate, bool):
-            raise TypeError(f"exponentiate must be True or False, not {exponentiate!r}")
-        if exponentiate:
-            fixed = rows["kind"] == "fixed"
-            for col in ("estimate", "conf_low", "conf_high"):
-                rows.loc[fixed, col] = np.exp(rows.loc[fixed, col])
-        random = []
-        for g, vc in self.variance_components.items():
-            cov = np.atleast_2d(np.asarray(vc, dtype=float))
-            sd = np.sqrt(np.diag(cov))
-            names = self.term_names[g]
-            for j, nm in enumerate(names):
-                random.append({"term": f"sd({nm}|{g})", "kind": "random", "estimate": sd[j]})
-            for j in range(len(names)):
-                for k in range(j):
-                    random.append({"term": f"cor({names[k]},{names[j]}|{g})", "kind": "random",
-                                   "estimate": cov[j, k] / (sd[j] * sd[k])})
-        return pd.concat([rows, pd.DataFrame(random)], ignore_index=True)
+        return tidy_table(self, level, exponentiate)
 
     def to_dict(self) -> dict:
         """All estimates, standard errors, variance components and fit statistics, as plain
@@ -330,25 +306,9 @@ class CLMMResult:
         >>> round(json.loads(json.dumps(fit.to_dict()))["variance_components"]["judge"], 3)
         1.279
         """
-        def vc_out(vc):
-            return float(vc) if np.ndim(vc) == 0 else np.asarray(vc, dtype=float).tolist()
+        from .tables import plain_values
 
-        return _json_values({
-            "formula": self.formula, "link": self.link, "threshold": self.threshold,
-            "nAGQ": self.n_agq, "nobs": self.nobs, "logLik": self.llf, "AIC": self.aic,
-            "BIC": self.bic, "converged": self.converged, "messages": list(self.messages),
-            "max_grad": self.max_grad, "cond_H": self.cond_hessian,
-            "thresholds": dict(self.thresholds), "threshold_bse": dict(self.threshold_bse),
-            "threshold_params": dict(self.threshold_params),
-            "threshold_params_bse": dict(self.threshold_params_bse),
-            "fixed_effects": self.fe_params.to_dict(), "fixed_effects_bse": self.fe_bse.to_dict(),
-            "variance_components": {g: vc_out(v) for g, v in self.variance_components.items()},
-            "theta": self.theta.tolist(), "ngroups": dict(self.ngroups),
-            "random_effects": {g: {"levels": list(df.index), "terms": list(df.columns),
-                                   "modes": df.to_numpy().tolist()}
-                               for g, df in self.random_effects.items()},
-            "vcov": {"names": list(self.vcov.index), "values": self.vcov.to_numpy().tolist()},
-        })
+        return plain_values(self)
 
     def plot_ranef(self, factor: str | None = None, level: float = 0.95, ax=None,
                    sort: str | None = "first", top: int | None = None):
@@ -421,16 +381,5 @@ class CLMMResult:
 def _check_level(level) -> None:
     if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
         raise ValueError(f"level must be a number between 0 and 1, not {level!r}")
-
-
-def _json_values(value):
-    """NaN and infinities (an unavailable standard error) as None: JSON has no NaN."""
-    if isinstance(value, dict):
-        return {k: _json_values(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_values(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    return value
 
 

@@ -1,11 +1,17 @@
-"""The summary as tables for papers and notebooks: Markdown, LaTeX and HTML, written here so
-that no optional package (tabulate, jinja2) is needed. Numbers are printed as the text
-summary prints them (R's digits)."""
+"""The results as tables and plain data: the summary in Markdown, LaTeX and HTML (written here
+so that no optional package, tabulate or jinja2, is needed; numbers as the text summary prints
+them, R's digits), ``tidy()``'s one row per estimate, and ``to_dict()``'s plain Python values
+for JSON."""
 
 from __future__ import annotations
 
 import html
+import math
 
+import numpy as np
+import pandas as pd
+
+from .inference import wald
 from .rformat import coef_columns
 
 _LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
@@ -76,3 +82,70 @@ def as_html(result) -> str:
                 for row in rows]
         out.append("</tbody></table>")
     return "\n".join(out)
+
+
+def tidy_table(result, level: float, exponentiate: bool) -> pd.DataFrame:
+    """See `CLMMResult.tidy`."""
+    from .summary import z_table
+
+    ci = wald(result, level)
+    est, se, z, p = z_table(result)
+    n_tau = len(result.threshold_params)
+    rows = pd.DataFrame({
+        "term": est.index, "kind": ["threshold"] * n_tau + ["fixed"] * len(result.fe_params),
+        "estimate": est.to_numpy(), "std_error": se.to_numpy(), "statistic": z.to_numpy(),
+        "p_value": np.asarray(p),
+        "conf_low": ci["lower"].to_numpy(), "conf_high": ci["upper"].to_numpy(),
+    })
+    if not isinstance(exponentiate, bool):
+        raise TypeError(f"exponentiate must be True or False, not {exponentiate!r}")
+    if exponentiate:
+        fixed = rows["kind"] == "fixed"
+        for col in ("estimate", "conf_low", "conf_high"):
+            rows.loc[fixed, col] = np.exp(rows.loc[fixed, col])
+    random = []
+    for g, vc in result.variance_components.items():
+        cov = np.atleast_2d(np.asarray(vc, dtype=float))
+        sd = np.sqrt(np.diag(cov))
+        names = result.term_names[g]
+        for j, nm in enumerate(names):
+            random.append({"term": f"sd({nm}|{g})", "kind": "random", "estimate": sd[j]})
+        for j in range(len(names)):
+            for k in range(j):
+                random.append({"term": f"cor({names[k]},{names[j]}|{g})", "kind": "random",
+                               "estimate": cov[j, k] / (sd[j] * sd[k])})
+    return pd.concat([rows, pd.DataFrame(random)], ignore_index=True)
+
+
+def plain_values(result) -> dict:
+    """See `CLMMResult.to_dict`."""
+    def vc_out(vc):
+        return float(vc) if np.ndim(vc) == 0 else np.asarray(vc, dtype=float).tolist()
+
+    return json_values({
+        "formula": result.formula, "link": result.link, "threshold": result.threshold,
+        "nAGQ": result.n_agq, "nobs": result.nobs, "logLik": result.llf, "AIC": result.aic,
+        "BIC": result.bic, "converged": result.converged, "messages": list(result.messages),
+        "max_grad": result.max_grad, "cond_H": result.cond_hessian,
+        "thresholds": dict(result.thresholds), "threshold_bse": dict(result.threshold_bse),
+        "threshold_params": dict(result.threshold_params),
+        "threshold_params_bse": dict(result.threshold_params_bse),
+        "fixed_effects": result.fe_params.to_dict(), "fixed_effects_bse": result.fe_bse.to_dict(),
+        "variance_components": {g: vc_out(v) for g, v in result.variance_components.items()},
+        "theta": result.theta.tolist(), "ngroups": dict(result.ngroups),
+        "random_effects": {g: {"levels": list(df.index), "terms": list(df.columns),
+                               "modes": df.to_numpy().tolist()}
+                           for g, df in result.random_effects.items()},
+        "vcov": {"names": list(result.vcov.index), "values": result.vcov.to_numpy().tolist()},
+    })
+
+
+def json_values(value):
+    """NaN and infinities (an unavailable standard error) as None: JSON has no NaN."""
+    if isinstance(value, dict):
+        return {k: json_values(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_values(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
