@@ -128,3 +128,27 @@ def test_caterpillar_panels_share_one_order_and_stay_readable():
     with pytest.raises(ValueError, match="2 terms, so ax must be 2 Axes"):
         fit.plot_ranef(ax=axes[0])
     plt.close("all")
+
+
+def test_latent_picture_puts_the_cut_points_and_densities_where_the_model_does():
+    """The area of each density between consecutive cut-points is the category probability
+    with b = 0 (trapezoid rule on the plotted curve)."""
+    fit = fitted(WINE, "wine")
+    new = dataset_rows([0, 40])
+    ax = fit.plot_latent(new).axes[0]
+    cuts = [line.get_xdata()[0] for line in ax.lines[2:]]
+    np.testing.assert_allclose(cuts, list(fit.thresholds.values()))
+    prob = fit.predict(new, re_form="zero").to_numpy()
+    for row, line in enumerate(ax.lines[:2]):
+        x, y = line.get_xdata(), line.get_ydata()
+        edges = np.concatenate([[-np.inf], cuts, [np.inf]])
+        for k in range(5):
+            inside = (x >= edges[k]) & (x <= edges[k + 1])
+            area = np.trapezoid(y[inside], x[inside])
+            assert area == pytest.approx(prob[row, k], abs=0.02)
+
+
+def dataset_rows(rows):
+    from conftest import dataset
+
+    return dataset("wine").iloc[rows]

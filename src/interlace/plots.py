@@ -180,3 +180,40 @@ def plot_effects(result, variable: str, re_form: str = "zero", ax=None, n_points
 
 def _typical(value) -> str:
     return f"{value:.3g}" if isinstance(value, (float, np.floating)) else str(value)
+
+
+def plot_latent(result, newdata=None, ax=None, n_points: int = 400):
+    """The model on its latent scale: for each row of ``newdata`` (default: the first
+    fitting row), the density of the latent variable x'beta + e (e from the link's
+    distribution; random effects at 0) with the cut-points alpha_k drawn as vertical lines and
+    the areas between them, the category probabilities, labelled. Returns the figure."""
+    plt = _pyplot()
+    from .links import get_link
+
+    model = result.model
+    link = get_link(model.link)
+    alpha = np.array(list(result.thresholds.values()))
+    if newdata is None:
+        eta = np.array([float(result.predict(type="linear.predictor", re_form="zero").iloc[0])])
+        names = ["first row"]
+    else:
+        lp = result.predict(newdata, type="linear.predictor", re_form="zero")
+        eta, names = lp.to_numpy(), [str(i) for i in lp.index]
+    span = np.concatenate([alpha, eta])
+    width = max(4.0, float(np.ptp(span)))
+    x = np.linspace(span.min() - 0.6 * width, span.max() + 0.6 * width, n_points)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7, 3.6))
+    else:
+        fig = ax.figure
+    for e, name in zip(eta, names):
+        ax.plot(x, link.pdf(x - e), label=f"{name}: x'beta = {e:.2f}")
+    for k, a in enumerate(alpha):
+        ax.axvline(a, color="grey", linewidth=0.8, linestyle="--")
+        ax.text(a, ax.get_ylim()[1] * 0.95, list(result.thresholds)[k], rotation=90,
+                ha="right", va="top", fontsize=7)
+    ax.set_xlabel(f"latent scale ({model.link} link)")
+    ax.set_ylabel("density")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

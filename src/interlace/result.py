@@ -343,6 +343,13 @@ class CLMMResult:
 
         return plot_effects(self, variable, re_form, ax, ci=ci, level=level)
 
+    def plot_latent(self, newdata=None, ax=None):
+        """The latent density at rows of ``newdata`` with the cut-points (see
+        `plots.plot_latent`; needs matplotlib)."""
+        from .plots import plot_latent
+
+        return plot_latent(self, newdata, ax)
+
     def compare(self, *others) -> pd.DataFrame:
         """Likelihood-ratio test against nested fits: ``interlace.anova(self, *others)``.
 
