@@ -42,9 +42,10 @@ CASES: dict[str, Callable[[], Case]] = {
     "scaling_10k": lambda: simulate.single(10_000, 1000, seed=5),
     "scaling_100k": lambda: simulate.single(100_000, 1000, seed=5),
     "scaling_1M": lambda: simulate.single(1_000_000, 1000, seed=5),
+    "levels_1M_300k": lambda: simulate.single(1_000_000, 300_000, seed=5),
 }
 
 # R is run where it finishes in reasonable time; beyond 100k rows the series is ours only.
-R_CASES = [name for name in CASES if name != "scaling_1M"]
+R_CASES = [name for name in CASES if name not in ("scaling_1M", "levels_1M_300k")]
 BUILTIN_R_DATA = {"wine": "wine", "soup": "soup", "wine_agq10": "wine", "soup_agq7": "soup",
                   "soup_agq-7": "soup"}

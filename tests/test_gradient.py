@@ -95,8 +95,8 @@ def test_gradient_in_row_blocks_equals_one_pass():
     formula = "SURENESS ~ PROD + (1 + PROD|RESP) + (1|DAY)"
     results = []
     for block in (1 << 15, 16):
-        model = interlace.clmm_model(formula, dataset("soup"),
-                                     control=interlace.Control(block_rows=block))
+        control = interlace.Control(block_rows=block, rows_per_level=0)
+        model = interlace.clmm_model(formula, dataset("soup"), control=control)
         n = model.design.n_obs
         assert len(row_blocks(n, block)) == (1 if block > 16 else 116)
         phi = start(model.design, [0.9, 0.4, 0.2, 0.5]) * model.design.phi_scale
@@ -104,3 +104,21 @@ def test_gradient_in_row_blocks_equals_one_pass():
         results.append((grad, model.objective.warm_start.tangent[2]))
     np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-12, atol=1e-9)
     np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-10, atol=1e-12)
+
+
+def test_gradient_blocks_grow_with_the_number_of_random_effects():
+    """Each block of the gradient's pass adds q-sized partial sums: with many levels a block
+    holds at least rows_per_level * q rows (one block here), with the same gradient."""
+    from interlace.rows import reduction_block_rows
+
+    assert reduction_block_rows(1 << 15, 1000, 4) == 1 << 15
+    assert reduction_block_rows(1 << 15, 300_000, 4) == 1_200_000
+    assert reduction_block_rows(16, 300_000, 0) == 16
+    formula = "SURENESS ~ PROD + (1|RESP)"
+    grads = []
+    for control in (interlace.Control(block_rows=16, rows_per_level=0),
+                    interlace.Control(block_rows=16)):
+        model = interlace.clmm_model(formula, dataset("soup"), control=control)
+        phi = start(model.design, [0.9]) * model.design.phi_scale
+        grads.append(model.objective.value_and_grad(phi)[1])
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12, atol=1e-9)

@@ -27,7 +27,7 @@ from .factor import HessianFactor, HessianPattern, NotPositiveDefinite
 from .intervals import IntervalTerms, interval_terms
 from .links import Link
 from .optimize.control import Control
-from .rows import row_blocks
+from .rows import reduction_block_rows, row_blocks
 
 
 @dataclass
@@ -253,7 +253,9 @@ class LaplaceObjective:
         grad = np.zeros(self.n_psi + n_theta)
         cross = np.zeros((self.random.q, self.n_psi + n_theta))
         g_u = np.zeros(self.random.q)
-        for rows in row_blocks(len(w), self.block_rows):
+        block = reduction_block_rows(self.block_rows, self.random.q,
+                                     self.control.rows_per_level)
+        for rows in row_blocks(len(w), block):
             self._gradient_rows(modes, pa, lev, u, rows, grad, cross, g_u)
         v = modes.factor.solve(0.5 * g_u)
         grad -= cross.T @ v

@@ -17,3 +17,9 @@ def row_blocks(n: int, block_rows: int = BLOCK_ROWS, values_per_row: int = 1) ->
     if n <= 2 * size:
         return [slice(0, n)]
     return [slice(start, min(n, start + size)) for start in range(0, n, size)]
+
+
+def reduction_block_rows(block_rows: int, q: int, rows_per_level: int) -> int:
+    """Rows per block of a pass whose blocks each add q-sized partial sums (the gradient):
+    at least ``rows_per_level * q``, so that the O(q) work per block stays a small share."""
+    return max(block_rows, rows_per_level * q)
