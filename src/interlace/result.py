@@ -148,8 +148,7 @@ class CLMMResult:
         return self.confint(level=1 - alpha, method=method)
 
     def cov_params(self) -> pd.DataFrame:
-        """``vcov`` under statsmodels' name."""
-        return self.vcov
+        return self.vcov  # statsmodels' name
 
     def _repr_html_(self) -> str:  # Jupyter
         return self.summary().as_html()
@@ -239,6 +238,15 @@ class CLMMResult:
         from .simulation import simulate
 
         return simulate(self, nsim, seed, re_form, newdata, allow_new_levels)
+
+    def residuals(self, kind: str = "quantile", seed=None,
+                  re_form: str = "conditional") -> pd.Series:
+        """Residuals of the fitting rows: ``"quantile"`` (randomized, standard normal under
+        the model), ``"surrogate"`` (the link's latent law, centred) or ``"probability"``
+        (P(Y < y) - P(Y > y)); see `residuals.residuals`."""
+        from .residuals import residuals
+
+        return residuals(self, kind, seed, re_form)
 
     def confint(self, level: float = 0.95, method: str = "wald", params=None) -> pd.DataFrame:
         """Confidence intervals with ``lower`` and ``upper`` columns.
