@@ -64,3 +64,22 @@ def test_randomized_residuals_are_reproducible_and_probability_ones_closed_form(
     np.testing.assert_allclose(fit.residuals("probability"), below - above, atol=1e-12)
     with pytest.raises(ValueError, match="unknown kind"):
         fit.residuals("pearson")
+
+
+def test_the_simulation_check_passes_a_right_model_and_flags_a_wrong_one():
+    """Scaled residuals are uniform and the dispersion ratio near 1 on data from the fitted
+    model's own law; fitted without a strong covariate the residuals trend with it, and the
+    plot shows it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    data = simulated("logit", 2, beta=(1.0, -2.5))
+    right = interlace.clmm("y ~ x1 + x2 + (1|g)", data).check(nsim=200, seed=1, data=data)
+    assert right.uniformity[1] > ALPHA and right.dispersion[1] > ALPHA
+    assert 0.8 < right.dispersion[0] < 1.2
+    assert right.residuals.between(0, 1).all() and len(right.residuals) == len(data)
+    wrong = interlace.clmm("y ~ x1 + (1|g)", data).check(nsim=200, seed=1, data=data)
+    assert abs(np.corrcoef(wrong.residuals, data["x2"])[0, 1]) > 0.4
+    fig = wrong.plot(covariate="x2")
+    assert len(fig.axes) == 3 and fig.axes[2].get_xlabel() == "x2"
+    assert "uniformity (KS)" in str(right)

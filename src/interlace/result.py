@@ -96,25 +96,12 @@ class CLMMResult:
         state["refitter"] = None
         return state
 
-    @property
-    def n_fev(self) -> int:
-        return self.optinfo.n_evaluations
-
-    @property
-    def n_inner(self) -> int:
-        return self.optinfo.n_inner
-
-    @property
-    def n_iter(self) -> int:
-        return self.optinfo.n_iter
-
-    @property
-    def optimizer(self) -> str:
-        return self.optinfo.optimizer
-
-    @property
-    def elapsed(self) -> float:
-        return self.optinfo.elapsed
+    # counts and the path of the fit, read from its record
+    n_fev = property(lambda self: self.optinfo.n_evaluations)
+    n_inner = property(lambda self: self.optinfo.n_inner)
+    n_iter = property(lambda self: self.optinfo.n_iter)
+    optimizer = property(lambda self: self.optinfo.optimizer)
+    elapsed = property(lambda self: self.optinfo.elapsed)
 
     @property
     def aic(self) -> float:
@@ -134,13 +121,11 @@ class CLMMResult:
         return pd.concat([pd.Series(self.threshold_params_bse, dtype=float), self.fe_bse])
 
     @property
-    def pvalues(self) -> pd.Series:
-        """Wald p-values of the threshold parameters and coefficients (statsmodels' name)."""
+    def pvalues(self) -> pd.Series:  # statsmodels' names: pvalues, tvalues
         return pd.Series(z_table(self)[3], index=self.params.index, name="pvalues")
 
     @property
     def tvalues(self) -> pd.Series:
-        """Wald z statistics (statsmodels' name)."""
         return (self.params / self.bse).rename("tvalues")
 
     def conf_int(self, alpha: float = 0.05, method: str = "wald") -> pd.DataFrame:
@@ -247,6 +232,14 @@ class CLMMResult:
         from .residuals import residuals
 
         return residuals(self, kind, seed, re_form)
+
+    def check(self, nsim: int = 250, seed=None, re_form: str = "conditional", data=None):
+        """A DHARMa-style check by simulation: scaled residuals, uniformity and dispersion
+        tests, ``.plot(covariate)`` (pass the fitting ``data`` to plot against its columns);
+        see `checks.check`."""
+        from .checks import check
+
+        return check(self, nsim, seed, re_form, data)
 
     def confint(self, level: float = 0.95, method: str = "wald", params=None) -> pd.DataFrame:
         """Confidence intervals with ``lower`` and ``upper`` columns.
