@@ -22,6 +22,7 @@ covariance L L', diagonal first); *u* the spherical random effects, b = L u per 
 See docs/architecture.md.
 """
 
+from .bootstrap import bootstrap_lrt
 from .datasets import load_soup, load_wine
 from .fit import clm, clmm
 from .inference import anova
@@ -30,5 +31,5 @@ from .optimize import Control, OptSummary
 from .result import CLMMResult, ConvergenceWarning
 
 __all__ = ["CLMMResult", "ClmmModel", "Control", "ConvergenceWarning", "OptSummary", "anova",
-           "clm", "clmm", "clmm_model", "load_soup", "load_wine"]
+           "bootstrap_lrt", "clm", "clmm", "clmm_model", "load_soup", "load_wine"]
 __version__ = "0.1.0"

@@ -93,6 +93,18 @@ class ClmmDesign:
             row_labels=None if self.row_labels is None else self.row_labels[index])
 
 
+def with_response(design: ClmmDesign, codes: np.ndarray) -> ClmmDesign:
+    """The same design with another response (codes 0..K-1 for the same rows and levels):
+    a simulated one, for the bootstrap."""
+    K = design.response.n_levels
+    offset = design.offset if design.offset is not None else np.zeros(len(codes))
+    fixed = dataclasses.replace(design.fixed, codes=codes,
+                                o1=np.where(codes == K - 1, np.inf, -offset),
+                                o2=np.where(codes == 0, -np.inf, -offset))
+    return dataclasses.replace(design, response=dataclasses.replace(design.response,
+                                                                     codes=codes), fixed=fixed)
+
+
 def threshold_tables(jacobian: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row y of the first table is the upper threshold of category y in the threshold
     parameters, of the second the lower one. Row K-1 of the first and row 0 of the second are

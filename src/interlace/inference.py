@@ -167,6 +167,7 @@ class Refitter:
     is_sd: np.ndarray
     param: Parameterisation  # R's coordinates at the optimum, and the units
     vcov: np.ndarray | None  # in R's coordinates, the objective's units
+    model: object = None  # the ClmmModel, for refits (the bootstrap)
 
     @property
     def scale(self) -> np.ndarray:
@@ -190,7 +191,7 @@ class Refitter:
         return start if np.all(np.isfinite(start)) else phi
 
     @classmethod
-    def at(cls, objective, phi, param: Parameterisation, vcov_data) -> Refitter:
+    def at(cls, objective, phi, param: Parameterisation, vcov_data, model=None) -> Refitter:
         """At the optimum phi (objective units), with the covariance in the data's units."""
         random = objective.random
         names = list(objective.design.psi_names)
@@ -204,4 +205,4 @@ class Refitter:
         lower = np.concatenate([np.full(objective.n_psi, -np.inf),
                                 random.theta_lower_bounds()])
         vcov = None if vcov_data is None else param.vcov_to_objective(vcov_data)
-        return cls(objective, phi.copy(), lower, names, np.array(is_sd), param, vcov)
+        return cls(objective, phi.copy(), lower, names, np.array(is_sd), param, vcov, model)

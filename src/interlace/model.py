@@ -9,6 +9,7 @@ parameters, coefficients, then theta (R's ST layout).
 
 from __future__ import annotations
 
+import copy
 import time
 import warnings
 from functools import lru_cache
@@ -16,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from .design import build_design
+from .design import build_design, with_response
 from .fixed_effects import FixedEffectsObjective
 from .formula import parse_formula
 from .laplace import LaplaceObjective
@@ -56,6 +57,22 @@ class ClmmModel:
             self.objective = LaplaceObjective(self.design, link_obj, self.control)
         else:
             self.objective = QuadratureObjective(self.design, link_obj, self.n_agq, self.control)
+
+    def with_response(self, codes: np.ndarray) -> ClmmModel:
+        """The same model for another response on the same rows (codes 0..K-1, every
+        category present): what a parametric bootstrap refits."""
+        K = self.design.response.n_levels
+        if np.bincount(codes, minlength=K).min() == 0:
+            raise ValueError("a response category is empty: its thresholds are not identified")
+        model = copy.copy(self)
+        model.design = with_response(self.design, codes)
+        objective = self.objective
+        if isinstance(objective, QuadratureObjective):
+            model.objective = QuadratureObjective(model.design, objective.link, self.n_agq,
+                                                  self.control)
+        else:
+            model.objective = type(objective)(model.design, objective.link, self.control)
+        return model
 
     @property
     def parameter_names(self) -> list[str]:

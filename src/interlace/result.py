@@ -134,7 +134,6 @@ class CLMMResult:
 
     def cov_params(self) -> pd.DataFrame:
         return self.vcov  # statsmodels' name
-
     def _repr_html_(self) -> str:  # Jupyter
         return self.summary().as_html()
 
@@ -153,7 +152,7 @@ class CLMMResult:
                    converged=not messages, max_grad=optinfo.max_grad, messages=list(messages),
                    model=PredictionModel.from_design(model.design, model.parsed, model.link,
                                                      optinfo.control.block_rows),
-                   refitter=Refitter.at(model.objective, phi, param, vcov_free))
+                   refitter=Refitter.at(model.objective, phi, param, vcov_free, model))
 
     def predict(self, newdata=None, type: str = "prob", re_form: str = "conditional",
                 se_fit: bool = False, allow_new_levels: bool = True, interval: bool = False,
@@ -240,6 +239,14 @@ class CLMMResult:
         from .checks import check
 
         return check(self, nsim, seed, re_form, data)
+
+    def bootstrap(self, nsim: int = 200, seed=None, level: float = 0.95,
+                  n_jobs: int = 1) -> pd.DataFrame:
+        """Percentile intervals of every estimate and SD from refits to simulations with new
+        random effects (``attrs``: draws, failures); see `bootstrap.bootstrap`."""
+        from .bootstrap import bootstrap
+
+        return bootstrap(self, nsim, seed, level, n_jobs)
 
     def confint(self, level: float = 0.95, method: str = "wald", params=None) -> pd.DataFrame:
         """Confidence intervals with ``lower`` and ``upper`` columns.

@@ -42,7 +42,7 @@ def simulate(result, nsim: int = 1, seed=None, re_form: str | None = "conditiona
             seen = idx >= 0
             latent_mean[seen, 0] += np.einsum("ij,ij->i", cov[seen], b[idx[seen]])
     elif re_form == "new":
-        latent_mean = latent_mean + _new_random_part(result, terms, nsim, rng)
+        latent_mean = latent_mean + _new_random_part(result, terms, n, nsim, rng)
     link = get_link(model.link)
     alpha = model.jacobian @ np.array(list(result.threshold_params.values()))
     latent = latent_mean + link.ppf(rng.uniform(size=(n, nsim)))
@@ -53,11 +53,11 @@ def simulate(result, nsim: int = 1, seed=None, re_form: str | None = "conditiona
                          for s in range(nsim)}, index=index)
 
 
-def _new_random_part(result, terms, nsim: int, rng) -> np.ndarray:
+def _new_random_part(result, terms, n: int, nsim: int, rng) -> np.ndarray:
     """(rows, nsim): z'b with b drawn afresh from N(0, Sigma) per level and simulation,
     for the levels of the rows simulated (levels not seen in fitting included)."""
     model = result.model
-    out = np.zeros((terms[0][1].shape[0] if terms else 0, nsim))
+    out = np.zeros((n, nsim))
     offsets = np.cumsum([0] + [t.n_theta for t in model.terms])
     for k, ((idx, cov, labels), term) in enumerate(zip(terms, model.terms)):
         L = term.factor(result.theta[offsets[k]: offsets[k + 1]])  # the data's units
