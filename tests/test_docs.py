@@ -14,7 +14,8 @@ matplotlib.use("Agg")
 
 ROOT = Path(__file__).parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-MODULES = ["interlace.fit", "interlace.model", "interlace.result", "interlace.datasets",
+MODULES = ["interlace.fit", "interlace.model", "interlace.result", "interlace.after_fit",
+           "interlace.datasets",
            "interlace.inference"]
 
 

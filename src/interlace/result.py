@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .after_fit import AfterFit
 from .estimates import estimates
 from .inference import Refitter, anova, profile, wald
 from .optimize.control import OptSummary
@@ -24,7 +25,7 @@ class ConvergenceWarning(UserWarning):
 
 
 @dataclass
-class CLMMResult:
+class CLMMResult(AfterFit):
     """A fitted cumulative link mixed model.
 
     Attributes
@@ -200,53 +201,6 @@ class CLMMResult:
         """
         return predict(self, newdata, type, re_form, se_fit, allow_new_levels, interval, level,
                        cov)
-
-    def simulate(self, nsim: int = 1, seed=None, re_form: str | None = "conditional",
-                 newdata=None, allow_new_levels: bool = True) -> pd.DataFrame:
-        """Responses simulated from the fitted model: a DataFrame with columns ``sim_1``, ...,
-        ordered Categoricals with the response's levels, a row per row of ``newdata`` (default:
-        the fitting rows, under their labels).
-
-        ``re_form``: ``"conditional"`` keeps the conditional modes, ``"new"`` draws new random
-        effects from the fitted covariance for every simulation, ``None`` sets them to 0.
-        The same ``seed`` gives the same draws (numpy's PCG64 generator).
-
-        Examples
-        --------
-        >>> import interlace
-        >>> fit = interlace.clmm("rating ~ temp + contact + (1|judge)", interlace.load_wine())
-        >>> sims = fit.simulate(nsim=3, seed=1)
-        >>> sims.shape, list(sims["sim_1"].cat.categories)
-        ((72, 3), ['1', '2', '3', '4', '5'])
-        """
-        from .simulation import simulate
-
-        return simulate(self, nsim, seed, re_form, newdata, allow_new_levels)
-
-    def residuals(self, kind: str = "quantile", seed=None,
-                  re_form: str = "conditional") -> pd.Series:
-        """Residuals of the fitting rows: ``"quantile"`` (randomized, standard normal under
-        the model), ``"surrogate"`` (the link's latent law, centred) or ``"probability"``
-        (P(Y < y) - P(Y > y)); see `residuals.residuals`."""
-        from .residuals import residuals
-
-        return residuals(self, kind, seed, re_form)
-
-    def check(self, nsim: int = 250, seed=None, re_form: str = "conditional", data=None):
-        """A DHARMa-style check by simulation: scaled residuals, uniformity and dispersion
-        tests, ``.plot(covariate)`` (pass the fitting ``data`` to plot against its columns);
-        see `checks.check`."""
-        from .checks import check
-
-        return check(self, nsim, seed, re_form, data)
-
-    def bootstrap(self, nsim: int = 200, seed=None, level: float = 0.95,
-                  n_jobs: int = 1) -> pd.DataFrame:
-        """Percentile intervals of every estimate and SD from refits to simulations with new
-        random effects (``attrs``: draws, failures); see `bootstrap.bootstrap`."""
-        from .bootstrap import bootstrap
-
-        return bootstrap(self, nsim, seed, level, n_jobs)
 
     def confint(self, level: float = 0.95, method: str = "wald", params=None) -> pd.DataFrame:
         """Confidence intervals with ``lower`` and ``upper`` columns.
