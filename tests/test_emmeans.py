@@ -16,7 +16,8 @@ import pytest
 from conftest import FIXTURES, fitted
 
 FITS = {"wine": ("rating ~ temp + contact + (1|judge)", "wine"),
-        "soup": ("SURENESS ~ PROD + AGEGROUP + (1|RESP)", "soup")}
+        "soup": ("SURENESS ~ PROD + AGEGROUP + (1|RESP)", "soup"),
+        "crossed": ("rating ~ temp + contact + (1|judge) + (1|bottle)", "wine")}
 
 
 @cache
@@ -56,6 +57,11 @@ EMMEANS = {
     "soup_latent": ("soup", "AGEGROUP", {}, ["AGEGROUP"]),
     "soup_mean_by": ("soup", "AGEGROUP", {"by": "PROD", "mode": "mean.class"},
                      ["AGEGROUP", "PROD"]),
+    "soup_proportional": ("soup", "PROD", {"weights": "proportional"}, ["PROD"]),
+    "soup_prob_proportional": ("soup", "PROD", {"mode": "prob", "weights": "proportional"},
+                               ["PROD", "SURENESS"]),
+    "crossed_latent_by": ("crossed", "~ temp | contact", {}, ["temp", "contact"]),
+    "crossed_cum": ("crossed", "temp", {"mode": "cum.prob"}, ["temp", "cut"]),
 }
 
 
@@ -78,6 +84,7 @@ CONTRASTS = {
     "soup_poly": ("soup", "AGEGROUP", {"method": "poly"}),
     "soup_pairwise_by": ("soup", "AGEGROUP", {"by": "PROD"}),
     "soup_trt": ("soup", "AGEGROUP", {"method": "trt.vs.ctrl"}),
+    "crossed_pairwise": ("crossed", "~ temp * contact", {}),
 }
 
 

@@ -83,3 +83,15 @@ def test_the_simulation_check_passes_a_right_model_and_flags_a_wrong_one():
     fig = wrong.plot(covariate="x2")
     assert len(fig.axes) == 3 and fig.axes[2].get_xlabel() == "x2"
     assert "uniformity (KS)" in str(right)
+
+
+def test_the_simulation_check_tells_a_wrong_link_from_the_right_one():
+    """Heavy-tailed (Cauchy) errors: the check's uniformity test rejects probit and accepts
+    cauchit at the same level."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=3000)
+    y = np.digitize(x + rng.standard_cauchy(size=3000), [-1.5, -0.3, 0.8, 2.0])
+    df = pd.DataFrame({"y": y, "x": x, "g": np.arange(3000) % 50})
+    wrong = interlace.clmm("y ~ x + (1|g)", df, link="probit").check(nsim=200, seed=1)
+    right = interlace.clmm("y ~ x + (1|g)", df, link="cauchit").check(nsim=200, seed=1)
+    assert wrong.uniformity[1] < ALPHA < right.uniformity[1]

@@ -15,6 +15,7 @@ category empty, or whose refit does not converge, is counted as failed and left 
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -99,15 +100,20 @@ def _responses(result, nsim, seed):
     return [sims[c].cat.codes.to_numpy().astype(np.int64) for c in sims.columns]
 
 
-def _check_jobs(n_jobs):
+def _check_jobs(n_jobs) -> int:
+    """n_jobs, with -1 for every core."""
+    if n_jobs == -1:
+        return os.cpu_count() or 1
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
-        raise ValueError(f"n_jobs must be a whole number of at least 1, not {n_jobs!r}")
+        raise ValueError(f"n_jobs must be a whole number of at least 1, or -1 for every core, "
+                         f"not {n_jobs!r}")
+    return int(n_jobs)
 
 
 def bootstrap_lrt(small, large, nsim: int = 200, seed=None, n_jobs: int = 1) -> BootstrapLRT:
     """Parametric bootstrap of the likelihood-ratio test of ``small`` against ``large``
     (nested fits of the same data, e.g. ``clm`` against ``clmm`` for a variance component)."""
-    _check_jobs(n_jobs)
+    n_jobs = _check_jobs(n_jobs)
     if small.data_key != large.data_key:
         raise ValueError("the fits are to different data or responses")
     if small.edf > large.edf:
@@ -124,7 +130,7 @@ def bootstrap_lrt(small, large, nsim: int = 200, seed=None, n_jobs: int = 1) -> 
 def bootstrap(result, nsim: int = 200, seed=None, level: float = 0.95,
               n_jobs: int = 1) -> pd.DataFrame:
     """See `CLMMResult.bootstrap`."""
-    _check_jobs(n_jobs)
+    n_jobs = _check_jobs(n_jobs)
     runs = _run((_models(result),), _responses(result, nsim, seed), n_jobs, "bootstrap")
     draws = np.array([r[0][1] for r in runs if r is not None])
     names = list(result.params.index) + [

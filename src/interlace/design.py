@@ -54,6 +54,7 @@ class ClmmDesign:
     column_levels: dict = None  # levels seen in fitting of every categorical column used
     column_ranges: dict = None  # per numeric column used: (mean, min, max)
     column_kinds: dict = None  # per column used: "number", "category" or "bool"
+    factor_values: pd.DataFrame = None  # the fixed part's factors on the fitting rows (text)
     n_dropped: int = 0
 
     @property
@@ -310,14 +311,17 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
     _name_terms(terms)
     grouping_columns = {c for t in parsed.random for c in t.factors}
     described = [c for c in needed if c != parts.response and c not in grouping_columns]
+    levels = seen_levels(df, described, parts.factor_columns)
     return ClmmDesign(
         response=response, thresholds=ths, beta_names=beta_names, fixed=fixed,
         weights=np.ones(n) if w is None else w, random=RandomDesign(terms),
         fixed_spec=fixed_spec, parts=parts, beta_columns=keep_cols,
         offset=offset, row_labels=row_labels, n_dropped=n_dropped,
-        column_levels=seen_levels(df, described, parts.factor_columns),
+        column_levels=levels,
         column_ranges=numeric_ranges(df, described),
         column_kinds={c: column_kind(df[c]) for c in needed},
+        factor_values=pd.DataFrame({c: df[c].astype(str).astype("category")
+                                    for c in parts.fixed_columns if c in levels}),
     )
 
 

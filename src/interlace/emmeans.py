@@ -106,8 +106,8 @@ def emmeans_table(result, specs, by=None, at=None, mode="latent", level=0.95,
     """(table, covariance of its estimates): see `CLMMResult.emmeans`."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(map(repr, MODES))}")
-    if weights != "equal":
-        raise ValueError("weights: only 'equal' (emmeans' default) is available")
+    if weights not in ("equal", "proportional"):
+        raise ValueError(f"weights must be 'equal' or 'proportional', not {weights!r}")
     re_form = "zero" if re_form is None else re_form
     if re_form not in ("zero", "marginal"):
         raise ValueError(f"re_form must be None (random effects at 0) or 'marginal', "
@@ -123,10 +123,11 @@ def emmeans_table(result, specs, by=None, at=None, mode="latent", level=0.95,
     cells = grid[specs + by].astype(str).apply(tuple, axis=1)
     # emmeans' order: by-groups outermost, the first variable varying fastest
     keys = sorted(dict.fromkeys(cells), key=lambda key: _order(grid, specs, by, key))
+    share = _cell_weights(result, grid, specs + by, weights)
     average = np.zeros((len(keys), len(grid)))
     for i, key in enumerate(keys):
         members = [j for j, c in enumerate(cells) if c == key]
-        average[i, members] = 1.0 / len(members)
+        average[i, members] = share[members] / share[members].sum()
     w = np.kron(average, np.eye(m))  # (keys m) x (cells m), value j of a cell is index c*m+j
     estimate = (average @ values).ravel()
     covariance = w @ cov @ w.T
@@ -146,6 +147,18 @@ def emmeans_table(result, specs, by=None, at=None, mode="latent", level=0.95,
     table["estimate"], table["std_error"] = estimate, se
     table["conf_low"], table["conf_high"] = estimate - z * se, estimate + z * se
     return table, covariance, specs, by + ([extra] if extra else [])
+
+
+def _cell_weights(result, grid, named, weights) -> np.ndarray:
+    """Per grid cell, its weight in the averages: 1, or (``"proportional"``, emmeans') the
+    number of fitting rows with its combination of the factors averaged over."""
+    values = result.model.factor_values
+    averaged = [c for c in grid.columns if c not in named and c in values.columns]
+    if weights == "equal" or not averaged:
+        return np.ones(len(grid))
+    counts = values[averaged].astype(str).value_counts()
+    keys = grid[averaged].astype(str).apply(tuple, axis=1)
+    return np.array([counts.get(k, 0) for k in keys], dtype=float)
 
 
 def _order(grid, specs, by, key):

@@ -58,6 +58,7 @@ class PredictionModel:
     column_ranges: dict
     column_kinds: dict
     block_rows: int = BLOCK_ROWS  # the fit's Control.block_rows
+    factor_values: pd.DataFrame = None  # the fixed part's factors on the fitting rows
 
     @classmethod
     def from_design(cls, design, parsed: ParsedFormula, link: str,
@@ -69,7 +70,7 @@ class PredictionModel:
                    design.row_labels if design.row_labels is not None
                    else pd.RangeIndex(design.n_obs),
                    design.column_levels or {}, design.column_ranges or {},
-                   design.column_kinds or {}, block_rows)
+                   design.column_kinds or {}, block_rows, design.factor_values)
 
     def rows(self, newdata, re_form, allow_new_levels: bool):
         """X, offset, per term (level index, covariates in the data's units, each row's level

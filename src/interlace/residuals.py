@@ -6,10 +6,12 @@ e_{y-1} = alpha_{y-1} - eta (lower), F the link's distribution and eta the linea
 
 - ``"quantile"`` (randomized quantile residuals, Dunn & Smyth 1996): u drawn uniformly in
   (F(e_{y-1}), F(e_y)), residual Phi^-1(u). Standard normal when the model is right.
-- ``"surrogate"`` (Liu & Zhang, JASA 2018): the latent variable S = eta + e (Y <= k iff
-  S <= alpha_k) drawn from its law given the observed category: e = F^-1(u) with u as
-  above, which puts e in (e_{y-1}, e_y]; the residual is S - E(S | x) = e - E(e),
-  distributed as the link's law, centred, when the model is right.
+- ``"surrogate"`` (Liu & Zhang, JASA 2018, as R's ``sure::resids`` computes them for clm):
+  the latent variable S = eta + e (Y <= k iff S <= alpha_k) drawn from its law given the
+  observed category, e = F^-1(u) with u as above, which puts e in (e_{y-1}, e_y]; the
+  residual is S minus its location, e, distributed as the link's law F when the model is
+  right (sure's definition, read in its source: for the Gumbel links, cloglog and loglog,
+  not centred: mean -0.5772 and +0.5772).
 - ``"probability"`` (probability-scale residuals, Li & Shepherd 2012):
   P(Y < y) - P(Y > y) = F(e_{y-1}) - (1 - F(e_y)); no randomness, in [-1, 1].
 
@@ -25,8 +27,6 @@ from scipy import special, stats
 from .links import get_link
 
 KINDS = ("quantile", "surrogate", "probability")
-# E(e) for the links whose latent distribution is not centred (Gumbel laws)
-_MEAN = {"cloglog": -np.euler_gamma, "loglog": np.euler_gamma}
 
 
 def residuals(result, kind: str = "quantile", seed=None,
@@ -50,15 +50,13 @@ def residuals(result, kind: str = "quantile", seed=None,
     u = np.clip(u, np.finfo(float).tiny, 1 - np.finfo(float).eps)
     if kind == "quantile":
         return pd.Series(special.ndtri(u), index=index, name="quantile residual")
-    e = link.ppf(u)
-    return pd.Series(e - _MEAN.get(result.link, 0.0), index=index, name="surrogate residual")
+    return pd.Series(link.ppf(u), index=index, name="surrogate residual")
 
 
 def reference_distribution(link_name: str):
-    """The law surrogate residuals follow under the model (centred), for QQ plots and
-    tests: logistic, normal, Gumbel, Cauchy."""
-    # cloglog's F(x) = 1 - exp(-exp(x)) is scipy's gumbel_l (mean -gamma), loglog's gumbel_r
-    centred = {"logit": stats.logistic(), "probit": stats.norm(),
-               "cloglog": stats.gumbel_l(loc=np.euler_gamma),
-               "loglog": stats.gumbel_r(loc=-np.euler_gamma), "cauchit": stats.cauchy()}
-    return centred[link_name]
+    """The law surrogate residuals follow under the model, for QQ plots and tests: the
+    link's own distribution (cloglog's F(x) = 1 - exp(-exp(x)) is scipy's gumbel_l,
+    loglog's gumbel_r)."""
+    laws = {"logit": stats.logistic(), "probit": stats.norm(), "cloglog": stats.gumbel_l(),
+            "loglog": stats.gumbel_r(), "cauchit": stats.cauchy()}
+    return laws[link_name]
