@@ -20,6 +20,8 @@ def main() -> None:
     fit.plot_ranef("judge").savefig(HERE / "ranef_judge.png", dpi=80)
     new = wine.iloc[[0, 71]]
     fit.plot_latent(new).savefig(HERE / "latent.png", dpi=80)
+    fit.check(nsim=250, seed=1, data=wine).plot(covariate="temp").savefig(
+        HERE / "check.png", dpi=80)
     print(f"wrote {sorted(p.name for p in HERE.glob('*.png'))}")
 
 

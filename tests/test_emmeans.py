@@ -110,3 +110,16 @@ def test_custom_contrasts_and_bad_arguments():
         fit.emmeans("judge")
     with pytest.raises(ValueError, match="4 weights"):
         fit.contrasts("~ temp * contact", method={"x": [1, -1]})
+
+
+def test_marginal_means_average_the_marginal_predictions():
+    """re_form="marginal" (R's emmeans has no counterpart): the probabilities averaged over
+    the random effects, then over contact with equal weights."""
+    fit = fitted(*FITS["wine"])
+    ours = fit.emmeans("temp", mode="prob", re_form="marginal")
+    grid = pd.DataFrame({"temp": ["cold", "cold", "warm", "warm"],
+                         "contact": ["no", "yes", "no", "yes"]})
+    by_hand = fit.predict(grid, re_form="marginal").groupby(grid["temp"]).mean()
+    for temp in ("cold", "warm"):
+        got = ours[ours["temp"] == temp].set_index("rating")["estimate"]
+        np.testing.assert_allclose(got.to_numpy(), by_hand.loc[temp].to_numpy(), atol=1e-12)
