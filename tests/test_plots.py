@@ -152,3 +152,26 @@ def dataset_rows(rows):
     from conftest import dataset
 
     return dataset("wine").iloc[rows]
+
+
+def test_effects_by_a_second_variable_and_stacked():
+    """by=: a panel per level, each holding that level (its curves are the predictions
+    there); kind="stacked": the layers' tops are the cumulative probabilities."""
+    import interlace
+    from simdata import simulate
+
+    fit = fitted(WINE, "wine")
+    fig = fit.plot_effects("temp", by="contact", re_form="marginal")
+    assert len(fig.axes) == 2 and fig.axes[1].get_title().startswith("contact = yes")
+    yes = pd.DataFrame({"temp": ["cold", "warm"], "contact": "yes", "judge": "x"})
+    expected = fit.predict(yes, re_form="marginal")
+    np.testing.assert_allclose([line.get_ydata() for line in fig.axes[1].lines[:5]],
+                               expected.to_numpy().T, atol=1e-12)
+    numeric = interlace.clmm("y ~ x + (1|g)", simulate(seed=11))
+    ax = numeric.plot_effects("x", kind="stacked").axes[0]
+    top = ax.collections[-1].get_paths()[0].vertices[:, 1]
+    assert top.max() == pytest.approx(1.0, abs=1e-9)  # the last layer reaches 1
+    bars = fit.plot_effects("temp", kind="stacked").axes[0].patches
+    assert len(bars) == 10  # 2 temperatures x 5 ratings
+    with pytest.raises(ValueError, match="kind must be"):
+        fit.plot_effects("temp", kind="pie")

@@ -110,21 +110,51 @@ def effect_variables(result) -> list[str]:
 
 
 def plot_effects(result, variable: str, re_form: str = "zero", ax=None, n_points: int = 60,
-                 ci: bool = True, level: float = 0.95):
+                 ci: bool = True, level: float = 0.95, by: str | None = None,
+                 kind: str = "lines"):
     """Predicted probability of each response category across ``variable``, with ``level``
     confidence limits (``predict(interval=True)``: on the logit scale, so inside [0, 1]):
     bands along a numeric variable, points with error bars for a factor's levels (dodged,
-    not joined). The other variables the model reads are held at their mean or first level,
-    said in the caption; colours follow the response's order. Returns the figure."""
+    not joined); ``kind="stacked"`` stacks the categories instead (no intervals). ``by``: a
+    panel per level of a second variable (its minimum, mean and maximum if numeric). The
+    other variables the model reads are held at their mean or first level, said in the
+    caption; colours follow the response's order. Returns the figure."""
     plt = _pyplot()
     model = result.model
     known = effect_variables(result)
-    if variable not in known:
-        raise ValueError(f"{variable!r} is not a fixed-effect variable of this model; "
-                         f"choose from {known}")
+    for name in [variable] + ([by] if by is not None else []):
+        if name not in known:
+            raise ValueError(f"{name!r} is not a fixed-effect variable of this model; "
+                             f"choose from {known}")
+    if kind not in ("lines", "stacked"):
+        raise ValueError(f"kind must be 'lines' or 'stacked', not {kind!r}")
     # every other column the model reads (offsets, random slopes) at a typical value
     base = {col: values[0] for col, values in model.column_ranges.items()}
     base.update({col: levels[0] for col, levels in model.column_levels.items()})
+    if by is None:
+        panels = [None]
+    elif by in model.column_ranges:
+        panels = list(np.array(model.column_ranges[by])[[1, 0, 2]])  # min, mean, max
+    else:
+        panels = list(model.column_levels[by])
+    if ax is None:
+        fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.4), squeeze=False,
+                                 sharey=True)
+        axes = list(axes[0])
+    else:
+        axes, fig = _panel_axes(plt, ax, len(panels), 4.4)
+    for axis, value in zip(axes, panels):
+        values = dict(base) if by is None else {**base, by: value}
+        _effects_panel(result, axis, variable, values, re_form, ci, level, kind, n_points)
+        if by is not None:
+            axis.set_title(f"{by} = {_typical(value)}\n" + axis.get_title(), fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _effects_panel(result, ax, variable, base, re_form, ci, level, kind, n_points):
+    plt = _pyplot()
+    model = result.model
     numeric = variable in model.column_ranges
     if numeric:
         _, lo, hi = model.column_ranges[variable]
@@ -136,6 +166,7 @@ def plot_effects(result, variable: str, re_form: str = "zero", ax=None, n_points
     for term in model.terms:  # random terms: covariates at the same values, a new level
         for col in term.factors:
             newdata[col] = "(new)"
+    ci = ci and kind == "lines"
     with warnings.catch_warnings():  # the new level is the point: b = 0
         warnings.simplefilter("ignore", UserWarning)
         if ci:
@@ -143,16 +174,19 @@ def plot_effects(result, variable: str, re_form: str = "zero", ax=None, n_points
                                                 level=level)
         else:
             prob = result.predict(newdata, re_form=re_form)
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 4.4))
-    else:
-        fig = ax.figure
     colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.9, prob.shape[1]))  # ordered
     xs = grid if numeric else np.arange(len(grid), dtype=float)
     width = 0.6 / prob.shape[1]
+    bottom = np.zeros(len(grid))
     for k, (category, colour) in enumerate(zip(prob.columns, colours)):
         p = prob[category].to_numpy()
-        if numeric:
+        if kind == "stacked":
+            if numeric:
+                ax.fill_between(xs, bottom, bottom + p, color=colour, label=str(category))
+            else:
+                ax.bar(xs, p, bottom=bottom, width=0.6, color=colour, label=str(category))
+            bottom = bottom + p
+        elif numeric:
             ax.plot(xs, p, color=colour, label=str(category))
             if ci:
                 ax.fill_between(xs, lower[category], upper[category], color=colour, alpha=0.2,
@@ -166,7 +200,7 @@ def plot_effects(result, variable: str, re_form: str = "zero", ax=None, n_points
         ax.set_xticks(xs)
         ax.set_xticklabels([str(g) for g in grid])
     ax.set_xlabel(variable)
-    ax.set_ylabel("probability")
+    ax.set_ylabel("probability" if kind == "lines" else "cumulative probability")
     ax.set_ylim(0, 1)
     ax.legend(title=model.parts.response, fontsize=8)
     held = ", ".join(f"{c} = {_typical(v)}" for c, v in base.items() if c != variable)
@@ -174,8 +208,6 @@ def plot_effects(result, variable: str, re_form: str = "zero", ax=None, n_points
                "conditional": "random effects at 0 (a new level)"}.get(re_form, re_form)
     ax.set_title(f"{effects}" + (f"; {held}" if held else "")
                  + (f"; {level:.0%} intervals" if ci else ""), fontsize=8)
-    fig.tight_layout()
-    return fig
 
 
 def _typical(value) -> str:

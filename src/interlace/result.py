@@ -290,7 +290,7 @@ class CLMMResult(AfterFit):
         return plot_ranef(self, factor, level, ax, sort=sort, top=top)
 
     def plot_effects(self, variable: str, re_form: str = "zero", ax=None, ci: bool = True,
-                     level: float = 0.95):
+                     level: float = 0.95, by: str | None = None, kind: str = "lines"):
         """Predicted category probabilities across ``variable`` with confidence limits
         (``ci``, ``level``) computed on the logit scale (needs matplotlib).
 
@@ -303,7 +303,7 @@ class CLMMResult(AfterFit):
         """
         from .plots import plot_effects
 
-        return plot_effects(self, variable, re_form, ax, ci=ci, level=level)
+        return plot_effects(self, variable, re_form, ax, ci=ci, level=level, by=by, kind=kind)
 
     def plot_latent(self, newdata=None, ax=None):
         """The latent density at rows of ``newdata`` with the cut-points (see
