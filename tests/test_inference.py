@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -72,3 +73,17 @@ def test_anova_refuses_different_data():
     b = interlace.clmm(WINE, wine.iloc[:60])
     with pytest.raises(ValueError, match="different data"):
         interlace.anova(a, b)
+
+
+def test_profile_in_parallel_and_in_tidy():
+    """n_jobs=2 gives the single process's intervals; tidy(conf_method="profile") carries
+    them, the scalar term's SD row included."""
+    fit = fitted("rating ~ temp + contact + (1|judge)", "wine")
+    names = ["tempwarm", "sd((Intercept)|judge)"]
+    one = fit.confint(method="profile", params=names)
+    two = fit.confint(method="profile", params=names, n_jobs=2)
+    pd.testing.assert_frame_equal(one, two)
+    tidy = fit.tidy(conf_method="profile").set_index("term")
+    np.testing.assert_allclose(tidy.loc[names, ["conf_low", "conf_high"]].to_numpy(),
+                               one.to_numpy())
+    assert np.isfinite(tidy.loc["1|2", "conf_low"])

@@ -10,6 +10,9 @@ deviations too (R's clmm has no profile intervals). ``anova(m1, m2, ...)`` is R'
 
 from __future__ import annotations
 
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,41 +29,72 @@ def wald(result, level: float = 0.95) -> pd.DataFrame:
     return pd.DataFrame({"lower": est - z * se, "upper": est + z * se})
 
 
-def profile(result, level: float = 0.95, params=None) -> pd.DataFrame:
-    """Profile-likelihood intervals; ``params`` selects rows by name (default: all)."""
+def profile(result, level: float = 0.95, params=None, n_jobs: int = 1) -> pd.DataFrame:
+    """Profile-likelihood intervals; ``params`` selects rows by name (default: all);
+    ``n_jobs`` processes profile parameters in parallel (-1: every core); progress shows on
+    a terminal."""
     fitter = result.refitter
     if fitter is None:
         raise ValueError("profile intervals need the fitting data; this result has none")
-    objective, phi_hat, lower = fitter.objective, fitter.phi, fitter.lower
     names = fitter.names
-    target = stats.chi2.ppf(level, 1) / 2.0
-    best = objective.value(phi_hat)
     wanted = names if params is None else list(params)
     unknown = [p for p in wanted if p not in names]
     if unknown:
         raise ValueError(f"no parameter(s) {unknown}; choose from {names}")
+    if n_jobs == -1:
+        n_jobs = os.cpu_count() or 1
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
+        raise ValueError(f"n_jobs must be a whole number of at least 1, or -1, not {n_jobs!r}")
     se = dict(zip(result.vcov.index, np.sqrt(np.diag(result.vcov.to_numpy()))))
-    saved = objective.warm_start  # profiling moves the inner solve's warm start; put it back
+    job = _ProfileJob(fitter, se, stats.chi2.ppf(level, 1) / 2.0)
+    show = sys.stderr.isatty()
     rows = {}
-    for name in wanted:
-        j = names.index(name)
-        # the objective's parameter j is the data's times fitter.scale[j]
-        scale = se.get(name, np.nan) * fitter.scale[j]
-        if not np.isfinite(scale) or scale <= 0:
-            scale = 0.1 * max(1.0, abs(phi_hat[j]))
-        if fitter.is_sd[j] and name not in se:
-            scale = 0.1 * max(1.0, abs(phi_hat[j]))
-
-        def drop(value, j=j):
-            start = fitter.conditional_start(j, value)
-            return _profile_value(objective, start, lower, j, value) - best - target
-
-        bounds = []
-        for direction in (-1.0, 1.0):
-            bounds.append(_find_bound(drop, phi_hat[j], direction, scale, lower[j]))
-        rows[name] = [b / fitter.scale[j] for b in bounds]
-        objective.warm_start = saved
+    if n_jobs == 1:
+        iterator = map(job, wanted)
+    else:
+        pool = ProcessPoolExecutor(min(n_jobs, len(wanted)))
+        iterator = pool.map(job, wanted)
+    try:
+        for k, (name, bounds) in enumerate(zip(wanted, iterator), 1):
+            rows[name] = bounds
+            if show:
+                print(f"\rprofile: {k}/{len(wanted)} parameters", end="", file=sys.stderr,
+                      flush=True)
+    finally:
+        if n_jobs != 1:
+            pool.shutdown()
+        if show:
+            print(file=sys.stderr)
     return pd.DataFrame.from_dict(rows, orient="index", columns=["lower", "upper"])
+
+
+@dataclass
+class _ProfileJob:
+    """One parameter's profile interval (picklable, for worker processes)."""
+
+    fitter: Refitter
+    se: dict
+    target: float
+
+    def __call__(self, name: str) -> list:
+        fitter = self.fitter
+        objective, phi_hat, lower = fitter.objective, fitter.phi, fitter.lower
+        saved = objective.warm_start  # profiling moves the inner solve's warm start
+        best = objective.value(phi_hat)
+        j = fitter.names.index(name)
+        # the objective's parameter j is the data's times fitter.scale[j]
+        scale = self.se.get(name, np.nan) * fitter.scale[j]
+        if not np.isfinite(scale) or scale <= 0 or (fitter.is_sd[j] and name not in self.se):
+            scale = 0.1 * max(1.0, abs(phi_hat[j]))
+
+        def drop(value):
+            start = fitter.conditional_start(j, value)
+            return _profile_value(objective, start, lower, j, value) - best - self.target
+
+        bounds = [_find_bound(drop, phi_hat[j], direction, scale, lower[j])
+                  for direction in (-1.0, 1.0)]
+        objective.warm_start = saved
+        return [b / fitter.scale[j] for b in bounds]
 
 
 def _profile_value(objective, phi_hat, lower, j, value) -> float:

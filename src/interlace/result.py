@@ -202,13 +202,14 @@ class CLMMResult(AfterFit):
         return predict(self, newdata, type, re_form, se_fit, allow_new_levels, interval, level,
                        cov)
 
-    def confint(self, level: float = 0.95, method: str = "wald", params=None) -> pd.DataFrame:
+    def confint(self, level: float = 0.95, method: str = "wald", params=None,
+                n_jobs: int = 1) -> pd.DataFrame:
         """Confidence intervals with ``lower`` and ``upper`` columns.
 
         ``method="wald"`` gives R's ``confint()`` for the threshold parameters and fixed
         effects; ``method="profile"`` profile-likelihood intervals for those and the standard
         deviations of scalar random terms (rows ``sd((Intercept)|judge)``, as ``tidy()`` names
-        them); ``params`` selects rows.
+        them); ``params`` selects rows; ``n_jobs`` profiles in parallel processes.
 
         Examples
         --------
@@ -235,10 +236,11 @@ class CLMMResult(AfterFit):
                                  f"{list(table.index)}")
             return table.loc[params]
         if method == "profile":
-            return profile(self, level, params)
+            return profile(self, level, params, n_jobs)
         raise ValueError(f"method must be 'wald' or 'profile', not {method!r}")
 
-    def tidy(self, level: float = 0.95, exponentiate: bool = False) -> pd.DataFrame:
+    def tidy(self, level: float = 0.95, exponentiate: bool = False,
+             conf_method: str = "wald") -> pd.DataFrame:
         """One row per estimate: term, kind (threshold / fixed / random), estimate, std_error,
         statistic, p_value, conf_low, conf_high (Wald; random rows give standard deviations
         and correlations, without standard errors). ``exponentiate=True`` gives exp(estimate)
@@ -255,7 +257,7 @@ class CLMMResult(AfterFit):
         from .tables import tidy_table
 
         _check_level(level)
-        return tidy_table(self, level, exponentiate)
+        return tidy_table(self, level, exponentiate, conf_method)
 
     def to_dict(self) -> dict:
         """All estimates, standard errors, variance components and fit statistics, as plain

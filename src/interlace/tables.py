@@ -84,18 +84,23 @@ def as_html(result) -> str:
     return "\n".join(out)
 
 
-def tidy_table(result, level: float, exponentiate: bool) -> pd.DataFrame:
-    """See `CLMMResult.tidy`."""
+def tidy_table(result, level: float, exponentiate: bool,
+               conf_method: str = "wald") -> pd.DataFrame:
+    """See `CLMMResult.tidy`; ``conf_method="profile"`` takes every interval from the profile
+    likelihood, the standard deviations of scalar random terms included."""
     from .summary import z_table
 
-    ci = wald(result, level)
+    if conf_method not in ("wald", "profile"):
+        raise ValueError(f"conf_method must be 'wald' or 'profile', not {conf_method!r}")
+    ci = wald(result, level) if conf_method == "wald" else result.confint(level, "profile")
     est, se, z, p = z_table(result)
+    own = ci.reindex(est.index)  # the thresholds' and coefficients' rows
     n_tau = len(result.threshold_params)
     rows = pd.DataFrame({
         "term": est.index, "kind": ["threshold"] * n_tau + ["fixed"] * len(result.fe_params),
         "estimate": est.to_numpy(), "std_error": se.to_numpy(), "statistic": z.to_numpy(),
         "p_value": np.asarray(p),
-        "conf_low": ci["lower"].to_numpy(), "conf_high": ci["upper"].to_numpy(),
+        "conf_low": own["lower"].to_numpy(), "conf_high": own["upper"].to_numpy(),
     })
     if not isinstance(exponentiate, bool):
         raise TypeError(f"exponentiate must be True or False, not {exponentiate!r}")
@@ -109,7 +114,11 @@ def tidy_table(result, level: float, exponentiate: bool) -> pd.DataFrame:
         sd = np.sqrt(np.diag(cov))
         names = result.term_names[g]
         for j, nm in enumerate(names):
-            random.append({"term": f"sd({nm}|{g})", "kind": "random", "estimate": sd[j]})
+            term = f"sd({nm}|{g})"
+            row = {"term": term, "kind": "random", "estimate": sd[j]}
+            if conf_method == "profile" and term in ci.index:  # scalar terms' SDs
+                row.update(conf_low=ci.loc[term, "lower"], conf_high=ci.loc[term, "upper"])
+            random.append(row)
         for j in range(len(names)):
             for k in range(j):
                 random.append({"term": f"cor({names[k]},{names[j]}|{g})", "kind": "random",
