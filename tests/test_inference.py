@@ -87,3 +87,31 @@ def test_profile_in_parallel_and_in_tidy():
     np.testing.assert_allclose(tidy.loc[names, ["conf_low", "conf_high"]].to_numpy(),
                                one.to_numpy())
     assert np.isfinite(tidy.loc["1|2", "conf_low"])
+
+
+@pytest.mark.parametrize("name, side", [("sd(PRODTest|RESP)", "upper"),
+                                        ("cor((Intercept),PRODTest|RESP)", "lower")])
+def test_profiles_of_a_vector_term_s_sd_and_correlation(name, side):
+    """At the returned limit, the log-likelihood maximised with that SD (or correlation)
+    held - by SLSQP with an equality constraint on L's entries, another optimiser in other
+    coordinates - is chi-square(1, 0.95) / 2 below the optimum."""
+    import scipy.optimize
+
+    fit = fitted("SURENESS ~ PROD + (1 + PROD|RESP)", "soup")
+    limit = fit.confint(method="profile", params=[name]).loc[name, side]
+    assert np.isfinite(limit)
+    model = interlace.clmm_model("SURENESS ~ PROD + (1 + PROD|RESP)", dataset("soup"))
+    start = np.concatenate([fit.params.to_numpy(), fit.theta])  # theta: L00, L11, L10
+
+    def held(x):
+        l11, l10 = x[-2:]  # theta is L00, L11, L10
+        sd1 = np.hypot(l10, l11)
+        return sd1 - limit if name.startswith("sd") else l10 / sd1 - limit
+
+    res = scipy.optimize.minimize(
+        lambda x: tuple(-v for v in model.loglik_and_gradient(x)), start, jac=True,
+        method="SLSQP", constraints=[{"type": "eq", "fun": held}],
+        bounds=[(None, None)] * (len(start) - 3) + [(0, None), (0, None), (None, None)],
+        options={"ftol": 1e-12, "maxiter": 500})
+    drop = fit.llf + res.fun
+    assert drop == pytest.approx(stats.chi2.ppf(0.95, 1) / 2, abs=2e-3)

@@ -21,6 +21,7 @@ import scipy.optimize
 from scipy import stats
 
 from .parameters import Parameterisation
+from .polar import PolarTerm, coordinate, profile_value, vector_quantities
 
 
 def wald(result, level: float = 0.95) -> pd.DataFrame:
@@ -36,8 +37,8 @@ def profile(result, level: float = 0.95, params=None, n_jobs: int = 1) -> pd.Dat
     fitter = result.refitter
     if fitter is None:
         raise ValueError("profile intervals need the fitting data; this result has none")
-    names = fitter.names
-    wanted = names if params is None else list(params)
+    names = fitter.names + list(vector_quantities(fitter.objective))
+    wanted = fitter.names if params is None else list(params)
     unknown = [p for p in wanted if p not in names]
     if unknown:
         raise ValueError(f"no parameter(s) {unknown}; choose from {names}")
@@ -81,6 +82,10 @@ class _ProfileJob:
         objective, phi_hat, lower = fitter.objective, fitter.phi, fitter.lower
         saved = objective.warm_start  # profiling moves the inner solve's warm start
         best = objective.value(phi_hat)
+        if name not in fitter.names:
+            bounds = self._vector_quantity(name, best)
+            objective.warm_start = saved
+            return bounds
         j = fitter.names.index(name)
         # the objective's parameter j is the data's times fitter.scale[j]
         scale = self.se.get(name, np.nan) * fitter.scale[j]
@@ -95,6 +100,34 @@ class _ProfileJob:
                   for direction in (-1.0, 1.0)]
         objective.warm_start = saved
         return [b / fitter.scale[j] for b in bounds]
+
+
+    def _vector_quantity(self, name: str, best: float) -> list:
+        """A vector term's SD, or its correlation with the first term, profiled in polar
+        coordinates of L's rows (`polar`)."""
+        fitter = self.fitter
+        objective, phi_hat = fitter.objective, fitter.phi
+        k, kind, row = vector_quantities(objective)[name]
+        term = objective.random.terms[k]
+        polar = PolarTerm(term, objective.n_psi + int(objective.random.theta_offsets[k]))
+        lo = polar.offset
+        x_hat = polar.pack(*polar.from_theta(phi_hat[lo: lo + term.n_theta]))
+        c = coordinate(polar, kind, row)
+
+        def drop(value):  # the SD (objective units), or the correlation cos(angle)
+            held = value if kind == "sd" else float(np.arccos(np.clip(value, -1, 1)))
+            return profile_value(objective, phi_hat, polar, c, held) - best - self.target
+
+        if kind == "sd":
+            centre, limits = x_hat[c], (0.0, np.inf)
+            scale = 0.1 * max(1e-3, centre)
+        else:
+            centre, limits, scale = float(np.cos(x_hat[c])), (-1.0, 1.0), 0.05
+        bounds = [_find_bound(drop, centre, direction, scale, *limits)
+                  for direction in (-1.0, 1.0)]
+        if kind == "sd":  # back to the data's units: the row's covariate scale
+            bounds = [b / term.covariate_scale[row] for b in bounds]
+        return bounds
 
 
 def _profile_value(objective, phi_hat, lower, j, value) -> float:
@@ -117,16 +150,16 @@ def _profile_value(objective, phi_hat, lower, j, value) -> float:
     return float(res.fun)
 
 
-def _find_bound(drop, centre, direction, scale, lower_bound):
+def _find_bound(drop, centre, direction, scale, lower_bound, upper_bound=np.inf):
     """The point on one side of ``centre`` where ``drop`` crosses zero (None: none there)."""
     step = scale
     inner = centre
     for _ in range(30):
         outer = centre + direction * step
-        if outer < lower_bound:
-            outer = lower_bound
+        if outer < lower_bound or outer > upper_bound:
+            outer = lower_bound if outer < lower_bound else upper_bound
             if drop(outer) < 0:
-                return lower_bound  # the likelihood never drops far enough: the bound itself
+                return outer  # the likelihood never drops far enough: the limit itself
             break
         if drop(outer) > 0:
             break

@@ -207,9 +207,10 @@ class CLMMResult(AfterFit):
         """Confidence intervals with ``lower`` and ``upper`` columns.
 
         ``method="wald"`` gives R's ``confint()`` for the threshold parameters and fixed
-        effects; ``method="profile"`` profile-likelihood intervals for those and the standard
-        deviations of scalar random terms (rows ``sd((Intercept)|judge)``, as ``tidy()`` names
-        them); ``params`` selects rows; ``n_jobs`` profiles in parallel processes.
+        effects; ``method="profile"`` profile-likelihood intervals for those, the standard
+        deviations of random terms and a vector term's correlations with its first
+        (``sd((Intercept)|judge)``, ``cor((Intercept),x|g)``, as ``tidy()`` names them; see
+        `polar`); ``params`` selects rows; ``n_jobs`` profiles in parallel processes.
 
         Examples
         --------

@@ -92,8 +92,16 @@ def tidy_table(result, level: float, exponentiate: bool,
 
     if conf_method not in ("wald", "profile"):
         raise ValueError(f"conf_method must be 'wald' or 'profile', not {conf_method!r}")
-    ci = wald(result, level) if conf_method == "wald" else result.confint(level, "profile")
     est, se, z, p = z_table(result)
+    if conf_method == "wald":
+        ci = wald(result, level)
+    else:  # every estimate with a profile: thresholds, coefficients, SDs, first-term cors
+        from .polar import vector_quantities
+
+        fitter = result.refitter
+        profiled = [n for n in fitter.names if n.startswith("sd(")] + list(
+            vector_quantities(fitter.objective))
+        ci = result.confint(level, "profile", params=list(est.index) + profiled)
     own = ci.reindex(est.index)  # the thresholds' and coefficients' rows
     n_tau = len(result.threshold_params)
     rows = pd.DataFrame({
@@ -116,13 +124,15 @@ def tidy_table(result, level: float, exponentiate: bool,
         for j, nm in enumerate(names):
             term = f"sd({nm}|{g})"
             row = {"term": term, "kind": "random", "estimate": sd[j]}
-            if conf_method == "profile" and term in ci.index:  # scalar terms' SDs
-                row.update(conf_low=ci.loc[term, "lower"], conf_high=ci.loc[term, "upper"])
             random.append(row)
         for j in range(len(names)):
             for k in range(j):
                 random.append({"term": f"cor({names[k]},{names[j]}|{g})", "kind": "random",
                                "estimate": cov[j, k] / (sd[j] * sd[k])})
+    for row in random:
+        if row["term"] in ci.index:  # profiled
+            row.update(conf_low=ci.loc[row["term"], "lower"],
+                       conf_high=ci.loc[row["term"], "upper"])
     return pd.concat([rows, pd.DataFrame(random)], ignore_index=True)
 
 
