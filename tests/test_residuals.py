@@ -95,3 +95,23 @@ def test_the_simulation_check_tells_a_wrong_link_from_the_right_one():
     wrong = interlace.clmm("y ~ x + (1|g)", df, link="probit").check(nsim=200, seed=1)
     right = interlace.clmm("y ~ x + (1|g)", df, link="cauchit").check(nsim=200, seed=1)
     assert wrong.uniformity[1] < ALPHA < right.uniformity[1]
+
+
+def test_the_check_plots_against_a_covariate_of_a_fit_that_dropped_incomplete_rows():
+    """The plotted covariate is taken at the fitting rows: the point for each row is its
+    own (residual, covariate) pair, not shifted by a dropped row."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    data = simulated("logit", 3).copy()
+    data.loc[5, "x1"] = np.nan
+    with pytest.warns(UserWarning, match="dropping 1 row"):
+        fit = interlace.clmm("y ~ x1 + x2 + (1|g)", data)
+    checked = fit.check(nsim=20, seed=1, data=data)
+    assert 5 not in checked.residuals.index and len(checked.residuals) == len(data) - 1
+    fig = checked.plot(covariate="x2")
+    x, y = fig.axes[2].lines[0].get_data()
+    np.testing.assert_array_equal(x, data["x2"].drop(index=5).to_numpy())
+    np.testing.assert_array_equal(y, checked.residuals.to_numpy())
+    with pytest.raises(ValueError, match="pass the fitting data"):
+        fit.check(nsim=5, seed=1).plot(covariate="x2")

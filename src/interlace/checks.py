@@ -51,7 +51,8 @@ class ModelCheck:
         axes[0].set(xlabel="expected (uniform)", ylabel="scaled residual",
                     title=f"QQ; KS p = {self.uniformity[1]:.3g}")
         for ax, x, label in [(axes[1], self.predicted, "predicted mean category")] + (
-                [(axes[2], _column(self.data, covariate), covariate)] if covariate else []):
+                [(axes[2], _column(self.data, covariate, self.residuals.index), covariate)]
+                if covariate else []):
             ax.plot(np.asarray(x), self.residuals.to_numpy(), ".", markersize=2, alpha=0.5)
             for q in (0.25, 0.5, 0.75):
                 ax.axhline(q, color="grey", linewidth=0.8, linestyle="--")
@@ -60,13 +61,18 @@ class ModelCheck:
         return fig
 
 
-def _column(data, name):
+def _column(data, name, rows):
+    """The column at the fitting rows (rows with missing values were left out of the fit)."""
     from .frames import to_pandas
 
+    if data is None:
+        raise ValueError("pass the fitting data to check(data=...) to plot against a column")
     frame = to_pandas(data)
     if name not in frame.columns:
         raise ValueError(f"no column {name!r} in the fitting data")
-    return frame[name]
+    if not rows.isin(frame.index).all():
+        raise ValueError("the data passed to check() is not the data the model was fitted to")
+    return frame[name].loc[rows]
 
 
 def check(result, nsim: int = 250, seed=None, re_form: str = "conditional",
