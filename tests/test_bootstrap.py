@@ -59,3 +59,20 @@ def test_percentile_intervals_of_every_estimate():
         fit.bootstrap(nsim=2, n_jobs=0)
     with pytest.raises(ValueError, match="needs the fit itself"):
         pickle.loads(pickle.dumps(fit)).bootstrap(nsim=2)
+
+
+def test_a_bootstrap_without_one_successful_refit_says_so():
+    """Refits under a control that stops before convergence all fail: an error, not a table
+    of NaN quantiles; and a coverage outside (0, 1) is refused here as for every level=."""
+    with pytest.warns(UserWarning):
+        stopped = interlace.clmm(WINE, dataset("wine"),
+                                 control=interlace.Control(lbfgsb_maxiter=1, max_restarts=0,
+                                                           max_newton_steps=0))
+    assert not stopped.converged
+    with pytest.raises(ValueError, match="all 3 bootstrap refits failed"):
+        stopped.bootstrap(nsim=3, seed=1)
+    fit = fitted(WINE, "wine")
+    with pytest.raises(ValueError, match="level must be a number between 0 and 1"):
+        fit.bootstrap(nsim=2, level=1.5)
+    with pytest.raises(ValueError, match="level must be a number between 0 and 1"):
+        fit.emmeans("temp", level=95)

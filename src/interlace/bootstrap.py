@@ -130,9 +130,15 @@ def bootstrap_lrt(small, large, nsim: int = 200, seed=None, n_jobs: int = 1) -> 
 def bootstrap(result, nsim: int = 200, seed=None, level: float = 0.95,
               n_jobs: int = 1) -> pd.DataFrame:
     """See `CLMMResult.bootstrap`."""
+    from .prediction import check_level
+
+    check_level(level)
     n_jobs = _check_jobs(n_jobs)
     runs = _run((_models(result),), _responses(result, nsim, seed), n_jobs, "bootstrap")
     draws = np.array([r[0][1] for r in runs if r is not None])
+    if len(draws) == 0:
+        raise ValueError(f"all {nsim} bootstrap refits failed (an empty response category "
+                         "or no convergence in every simulation)")
     names = list(result.params.index) + [
         f"sd({n}|{g})" for g, names in result.term_names.items() for n in names]
     estimates = np.concatenate([result.params.to_numpy()] + [

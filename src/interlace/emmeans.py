@@ -104,6 +104,9 @@ def _cells(result, grid, mode, re_form):
 def emmeans_table(result, specs, by=None, at=None, mode="latent", level=0.95,
                   weights="equal", re_form=None):
     """(table, covariance of its estimates): see `CLMMResult.emmeans`."""
+    from .prediction import check_level
+
+    check_level(level)
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(map(repr, MODES))}")
     if weights not in ("equal", "proportional"):

@@ -142,6 +142,12 @@ class PredictionModel:
 _KINDS = {"number": "numbers", "category": "text or categories", "bool": "true/false values"}
 
 
+def check_level(level) -> None:
+    """Every ``level=`` (intervals, emmeans, bootstrap) is a coverage strictly in (0, 1)."""
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+        raise ValueError(f"level must be a number between 0 and 1, not {level!r}")
+
+
 def checked_re_form(re_form):
     """``re_form`` checked; ``"population"`` (b = 0, often misread as population-averaged)
     is the old name of ``"zero"``."""
@@ -168,8 +174,8 @@ def predict(result, newdata=None, type: str = "prob", re_form: str = "conditiona
     for name, flag in (("se_fit", se_fit), ("interval", interval), ("cov", cov)):
         if not isinstance(flag, bool):
             raise TypeError(f"{name} must be True or False, not {flag!r}")
-    if interval and not (isinstance(level, (int, float)) and 0 < level < 1):
-        raise ValueError(f"level must be a number between 0 and 1, not {level!r}")
+    if interval:
+        check_level(level)
     if type == "class" and (se_fit or interval or cov):
         raise ValueError("se_fit, interval and cov are not available for type='class'")
     uncertainty = se_fit or interval or cov

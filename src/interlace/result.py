@@ -16,7 +16,7 @@ from .after_fit import AfterFit
 from .estimates import estimates
 from .inference import Refitter, anova, profile, wald
 from .optimize.control import OptSummary
-from .prediction import PredictionModel, predict
+from .prediction import PredictionModel, check_level, predict
 from .summary import Summary, z_table
 
 
@@ -219,7 +219,7 @@ class CLMMResult(AfterFit):
         >>> list(fit.confint().columns)
         ['lower', 'upper']
         """
-        _check_level(level)
+        check_level(level)
         if params is not None:
             params = [params] if isinstance(params, str) else params
             if not isinstance(params, (list, tuple, pd.Index)) or not all(
@@ -257,7 +257,7 @@ class CLMMResult(AfterFit):
         """
         from .tables import tidy_table
 
-        _check_level(level)
+        check_level(level)
         return tidy_table(self, level, exponentiate, conf_method)
 
     def to_dict(self) -> dict:
@@ -348,10 +348,5 @@ class CLMMResult(AfterFit):
     def __repr__(self) -> str:
         return (f"<CLMMResult {self.formula!r} link={self.link} nobs={self.nobs:g} "
                 f"logLik={self.llf:.4f} converged={self.converged}>")
-
-
-def _check_level(level) -> None:
-    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
-        raise ValueError(f"level must be a number between 0 and 1, not {level!r}")
 
 
