@@ -177,3 +177,25 @@ def test_prediction_and_tidy_options(tmp_path):
     np.testing.assert_allclose(tidy["estimate"], expected["estimate"], rtol=1e-4)
     assert "--re-form" in run("clmm", "--help").stdout
     assert run("clmm", "--exponentiate").returncode == 2
+
+
+def test_summary_format_and_tidy_interval_options(tmp_path):
+    """--format prints the summary's tables; --level and --conf-method reach tidy; options
+    without their partner are refused before anything is fitted or printed."""
+    reference = fitted(WINE, "wine")
+    for fmt, method in (("markdown", "as_markdown"), ("latex", "as_latex")):
+        out = run("clmm", "--format", fmt, "--tidy", "t.csv", "--level", "0.9",
+                  "--conf-method", "profile", cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        assert getattr(reference.summary(), method)() in out.stdout
+    tidy = pd.read_csv(tmp_path / "t.csv")
+    expected = reference.tidy(level=0.9, conf_method="profile")
+    assert list(tidy["term"]) == list(expected["term"])
+    np.testing.assert_allclose(tidy[["conf_low", "conf_high"]],
+                               expected[["conf_low", "conf_high"]], rtol=1e-4)
+    for args, message in ((["--level", "0.9"], "--level goes with --tidy"),
+                          (["--conf-method", "profile"], "--conf-method goes with --tidy"),
+                          (["--out", "p.csv"], "--out goes with --predict"),
+                          (["--tidy", "t.csv", "--level", "95"], "level must be a number")):
+        out = run("clmm", *args, cwd=tmp_path)
+        assert out.returncode == 2 and message in out.stderr and out.stdout == ""

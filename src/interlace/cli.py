@@ -19,6 +19,8 @@ from .prediction import RE_FORMS, TYPES
 from .thresholds import THRESHOLD_STRUCTURES
 
 WINE_FORMULA = "rating ~ temp + contact + (1|judge)"
+SUMMARY_FORMATS = {"text": str, "markdown": lambda s: s.as_markdown(),
+                   "latex": lambda s: s.as_latex(), "html": lambda s: s.as_html()}
 _EXAMPLES = """examples:
   interlace clmm                                   # the bundled wine example
   interlace clmm --data r.csv --formula "y ~ x + (1|rater)"
@@ -26,7 +28,9 @@ _EXAMPLES = """examples:
   interlace clmm --data r.csv --formula "y ~ x" --random "(1 + x|rater)"
   interlace clmm ... --link probit --threshold equidistant --nagq 10 --optimizer lbfgsb
   interlace clmm ... --levels "y=low,mid,high" --levels "x=control,treated"
+  interlace clmm ... --format markdown                # the summary as a markdown table
   interlace clmm ... --json fit.json --tidy estimates.csv --exponentiate
+  interlace clmm ... --tidy estimates.csv --conf-method profile --level 0.9
   interlace clmm ... --predict new.csv --out p.csv --type cum.prob --re-form marginal --se
   interlace clmm ... --plot fit.png --threads 1 --verbose
 """
@@ -105,6 +109,22 @@ def _apply_levels(data, specs, every_column: bool = True):
     return data
 
 
+def _check_combinations(args) -> None:
+    """Options that only mean something beside another, refused before the fit."""
+    from .prediction import check_level
+
+    if args.predict and not args.out:
+        raise ValueError("--predict needs --out FILE for the probabilities")
+    for flag, given, needed in (
+            ("--out", args.out, "--predict NEWDATA"),
+            ("--exponentiate", args.exponentiate, "--tidy FILE"),
+            ("--level", args.level != 0.95, "--tidy FILE"),
+            ("--conf-method", args.conf_method != "wald", "--tidy FILE")):
+        if given and not (args.predict if needed.startswith("--predict") else args.tidy):
+            raise ValueError(f"{flag} goes with {needed}")
+    check_level(args.level)
+
+
 class _OneLineErrors(argparse.ArgumentParser):
     """argparse's errors as one line, like every other error of the command."""
 
@@ -145,6 +165,13 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--tidy", metavar="FILE", help="write one row per estimate (CSV)")
     fit.add_argument("--exponentiate", action="store_true",
                      help="--tidy gives exp(coefficients): odds ratios for logit")
+    fit.add_argument("--format", default="text", choices=list(SUMMARY_FORMATS),
+                     help="how the summary prints: R's text, or tables for a paper")
+    fit.add_argument("--level", type=float, default=0.95,
+                     help="coverage of --tidy's intervals (default 0.95)")
+    fit.add_argument("--conf-method", default="wald", choices=["wald", "profile"],
+                     help="--tidy's intervals: Wald, or profile likelihood (also for the "
+                          "random-effect SDs)")
     fit.add_argument("--plot", metavar="FILE.png",
                      help="save the random-effects and effects plots (needs matplotlib)")
     return parser
@@ -155,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     import interlace
 
     try:
+        _check_combinations(args)
         if args.data is None:
             data = interlace.load_wine()
             # random effects given as options replace the example's (1|judge)
@@ -181,21 +209,17 @@ def main(argv: list[str] | None = None) -> int:
         for w in caught:
             print(f"warning: {w.message}", file=sys.stderr)
         result.data_name = data_name
-        print(result.summary())
+        print(SUMMARY_FORMATS[args.format](result.summary()))
         if args.json:
             Path(args.json).write_text(json.dumps(result.to_dict(), indent=2, allow_nan=False))
         if args.predict:
-            if not args.out:
-                raise ValueError("--predict needs --out FILE for the probabilities")
             newdata = _apply_levels(_read_table(args.predict, "--predict"), args.levels,
                                     every_column=False)
             _predictions(result, newdata, args).to_csv(args.out)
-        elif args.out:
-            raise ValueError("--out goes with --predict NEWDATA")
         if args.tidy:
-            result.tidy(exponentiate=args.exponentiate).to_csv(args.tidy, index=False)
-        elif args.exponentiate:
-            raise ValueError("--exponentiate goes with --tidy FILE")
+            result.tidy(level=args.level, exponentiate=args.exponentiate,
+                        conf_method=args.conf_method).to_csv(args.tidy, index=False)
+
         if args.plot:
             _save_plots(result, args.plot)
         sys.stdout.flush()
