@@ -115,3 +115,54 @@ def test_profiles_of_a_vector_term_s_sd_and_correlation(name, side):
         options={"ftol": 1e-12, "maxiter": 500})
     drop = fit.llf + res.fun
     assert drop == pytest.approx(stats.chi2.ppf(0.95, 1) / 2, abs=2e-3)
+
+
+def _three_coefficient_data():
+    """80 groups with a correlated random intercept and two random slopes (known truth)."""
+    rng = np.random.default_rng(11)
+    groups, per = 80, 30
+    g = np.repeat(np.arange(groups), per)
+    x1, x2 = rng.normal(size=groups * per), rng.normal(size=groups * per)
+    sds = np.array([1.0, 0.7, 0.6])
+    cor = np.array([[1, 0.5, -0.3], [0.5, 1, 0.4], [-0.3, 0.4, 1]])
+    b = rng.multivariate_normal(np.zeros(3), cor * np.outer(sds, sds), size=groups)
+    eta = x1 - 0.5 * x2 + b[g, 0] + b[g, 1] * x1 + b[g, 2] * x2
+    y = np.digitize(eta + rng.logistic(size=groups * per), [-1.5, 0, 1.5])
+    return pd.DataFrame({"y": y, "x1": x1, "x2": x2, "g": g})
+
+
+@pytest.mark.parametrize("name, side", [("cor(x1,x2|g)", "lower"),
+                                        ("cor(x1,x2|g)", "upper"),
+                                        ("cor((Intercept),x2|g)", "upper")])
+def test_profiles_of_any_correlation_of_a_three_coefficient_term(name, side):
+    """A correlation between two slopes is profiled too (through the reordered covariance);
+    at its limit SLSQP, holding the correlation as an equality constraint on L's entries,
+    finds the log-likelihood chi-square(1, 0.95) / 2 below the optimum."""
+    import scipy.optimize
+
+    formula, data = "y ~ x1 + x2 + (1 + x1 + x2|g)", _three_coefficient_data()
+    fit = interlace.clmm(formula, data)
+    limit = fit.confint(method="profile", params=[name]).loc[name, side]
+    assert -1 < limit < 1
+    model = interlace.clmm_model(formula, data)
+    positions = model.design.random.terms[0].tril_positions()
+    i, k = (1, 2) if name.startswith("cor(x1") else (0, 2)
+    n_theta = len(positions)
+
+    def held(x):
+        L = np.zeros((3, 3))
+        for (a, c), v in zip(positions, x[-n_theta:]):
+            L[a, c] = v
+        cov = L @ L.T
+        return cov[i, k] / np.sqrt(cov[i, i] * cov[k, k]) - limit
+
+    start = np.concatenate([fit.params.to_numpy(), fit.theta])
+    diagonal = [a == c for a, c in positions]
+    res = scipy.optimize.minimize(
+        lambda x: tuple(-v for v in model.loglik_and_gradient(x)), start, jac=True,
+        method="SLSQP", constraints=[{"type": "eq", "fun": held}],
+        bounds=[(None, None)] * (len(start) - n_theta)
+        + [(0, None) if d else (None, None) for d in diagonal],
+        options={"ftol": 1e-12, "maxiter": 1000})
+    assert res.success and abs(held(res.x)) < 1e-6
+    assert fit.llf + res.fun == pytest.approx(stats.chi2.ppf(0.95, 1) / 2, abs=2e-3)

@@ -21,7 +21,7 @@ import scipy.optimize
 from scipy import stats
 
 from .parameters import Parameterisation
-from .polar import PolarTerm, coordinate, profile_value, vector_quantities
+from .polar import polar_for, profile_value, vector_quantities
 
 
 def wald(result, level: float = 0.95) -> pd.DataFrame:
@@ -103,16 +103,16 @@ class _ProfileJob:
 
 
     def _vector_quantity(self, name: str, best: float) -> list:
-        """A vector term's SD, or its correlation with the first term, profiled in polar
-        coordinates of L's rows (`polar`)."""
+        """A vector term's SD or correlation, profiled in polar coordinates of L's rows
+        (`polar`)."""
         fitter = self.fitter
         objective, phi_hat = fitter.objective, fitter.phi
-        k, kind, row = vector_quantities(objective)[name]
-        term = objective.random.terms[k]
-        polar = PolarTerm(term, objective.n_psi + int(objective.random.theta_offsets[k]))
+        t, kind, which = vector_quantities(objective)[name]
+        term = objective.random.terms[t]
+        polar, c = polar_for(term, objective.n_psi + int(objective.random.theta_offsets[t]),
+                             kind, which)
         lo = polar.offset
         x_hat = polar.pack(*polar.from_theta(phi_hat[lo: lo + term.n_theta]))
-        c = coordinate(polar, kind, row)
 
         def drop(value):  # the SD (objective units), or the correlation cos(angle)
             held = value if kind == "sd" else float(np.arccos(np.clip(value, -1, 1)))
@@ -126,7 +126,7 @@ class _ProfileJob:
         bounds = [_find_bound(drop, centre, direction, scale, *limits)
                   for direction in (-1.0, 1.0)]
         if kind == "sd":  # back to the data's units: the row's covariate scale
-            bounds = [b / term.covariate_scale[row] for b in bounds]
+            bounds = [b / term.covariate_scale[which] for b in bounds]
         return bounds
 
 

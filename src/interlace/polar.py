@@ -6,7 +6,9 @@ u_j = (cos a_1, sin a_1 cos a_2, ..., sin a_1 ... sin a_j), every a in [0, pi]: 
 standard deviation sd_j is a coordinate, and so is the correlation of term j with the first,
 cor_0j = u_0 . u_j = cos a_1 (u_0 = e_0). The profile optimises over these coordinates (the
 objective's exact gradient chained through the map's Jacobian) with the one in question held.
-Correlations between two later terms are not single coordinates and are not profiled.
+A correlation between two later terms i and k is the first-term correlation of the same
+covariance with its coefficients reordered (i, k, the rest): the map then runs through that
+order, Sigma = P' L_p L_p' P and L = chol(Sigma), so every correlation is profiled the same way.
 """
 
 from __future__ import annotations
@@ -23,23 +25,45 @@ def _unit(angles: np.ndarray) -> np.ndarray:
     return out
 
 
-class PolarTerm:
-    """The map between one term's theta entries (R's ST order) and (sds, angles)."""
+def _semidefinite_cholesky(sigma: np.ndarray) -> np.ndarray:
+    """Lower L with L L' = sigma for a positive semi-definite sigma (a zero pivot gives a zero
+    column, where numpy's cholesky fails): a profile may hold an SD at 0."""
+    r = len(sigma)
+    L = np.zeros_like(sigma)
+    for j in range(r):
+        pivot = sigma[j, j] - L[j, :j] @ L[j, :j]
+        if pivot <= 1e-14 * max(1.0, sigma[j, j]):
+            continue
+        L[j, j] = np.sqrt(pivot)
+        L[j + 1:, j] = (sigma[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]) / L[j, j]
+    return L
 
-    def __init__(self, term, offset: int):
+
+class PolarTerm:
+    """The map between one term's theta entries (R's ST order) and (sds, angles) of the
+    Cholesky factor of its covariance with the coefficients in ``order``."""
+
+    def __init__(self, term, offset: int, order=None):
         self.term = term
         self.offset = offset  # where the term's theta starts in phi
         self.r = term.size
         self.positions = term.tril_positions()
+        self.order = np.arange(self.r) if order is None else np.asarray(order)
+        self.reordered = not np.array_equal(self.order, np.arange(self.r))
 
     def to_theta(self, sds: np.ndarray, angles: list) -> np.ndarray:
         L = np.zeros((self.r, self.r))
         for j in range(self.r):
             L[j, : j + 1] = sds[j] * _unit(np.asarray(angles[j], dtype=float))
+        if self.reordered:
+            back = np.argsort(self.order)
+            L = _semidefinite_cholesky((L @ L.T)[np.ix_(back, back)])
         return np.array([L[i, k] for i, k in self.positions])
 
     def from_theta(self, theta: np.ndarray) -> tuple[np.ndarray, list]:
         L = self.term.factor(theta)
+        if self.reordered:
+            L = _semidefinite_cholesky((L @ L.T)[np.ix_(self.order, self.order)])
         sds = np.sqrt((L**2).sum(axis=1))
         angles = []
         for j in range(self.r):
@@ -75,11 +99,16 @@ class PolarTerm:
         return np.column_stack(cols)
 
 
-def coordinate(polar: PolarTerm, name_kind: str, index: int) -> int:
-    """The position in the packed coordinates of sd_index ("sd") or cor_0,index ("cor")."""
-    if name_kind == "sd":
-        return index
-    return polar.r + index * (index - 1) // 2  # the first angle of row `index`
+def polar_for(term, offset: int, kind: str, which) -> tuple[PolarTerm, int]:
+    """The map for one quantity and the position of that quantity among its coordinates:
+    sd ``which`` (a row), or the correlation of the pair ``which`` = (i, k), i < k."""
+    if kind == "sd":
+        return PolarTerm(term, offset), which
+    i, k = which
+    if i == 0:  # cos of the first angle of row k
+        return PolarTerm(term, offset), term.size + k * (k - 1) // 2
+    rest = [j for j in range(term.size) if j not in (i, k)]
+    return PolarTerm(term, offset, [i, k] + rest), term.size  # row 1's first angle
 
 
 def profile_value(objective, phi_hat, polar: PolarTerm, k: int, value: float) -> float:
@@ -120,15 +149,16 @@ def profile_value(objective, phi_hat, polar: PolarTerm, k: int, value: float) ->
 
 
 def vector_quantities(objective) -> dict:
-    """name -> (term index, "sd" or "cor", row) for the vector terms' SDs and their
-    correlations with the first term, named as tidy() names them."""
+    """name -> (term index, "sd", row) or (term index, "cor", (i, k)) for the vector terms'
+    SDs and correlations, named as tidy() names them."""
     out = {}
-    for k, term in enumerate(objective.random.terms):
+    for t, term in enumerate(objective.random.terms):
         if term.size < 2:
             continue
         names = term.coef_names
         for j, nm in enumerate(names):
-            out[f"sd({nm}|{term.key})"] = (k, "sd", j)
-            if j:
-                out[f"cor({names[0]},{nm}|{term.key})"] = (k, "cor", j)
+            out[f"sd({nm}|{term.key})"] = (t, "sd", j)
+        for i in range(term.size):
+            for k in range(i + 1, term.size):
+                out[f"cor({names[i]},{names[k]}|{term.key})"] = (t, "cor", (i, k))
     return out

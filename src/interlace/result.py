@@ -208,7 +208,7 @@ class CLMMResult(AfterFit):
 
         ``method="wald"`` gives R's ``confint()`` for the threshold parameters and fixed
         effects; ``method="profile"`` profile-likelihood intervals for those, the standard
-        deviations of random terms and a vector term's correlations with its first
+        deviations of random terms and a vector term's correlations
         (``sd((Intercept)|judge)``, ``cor((Intercept),x|g)``, as ``tidy()`` names them; see
         `polar`); ``params`` selects rows; ``n_jobs`` profiles in parallel processes.
 

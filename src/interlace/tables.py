@@ -95,7 +95,7 @@ def tidy_table(result, level: float, exponentiate: bool,
     est, se, z, p = z_table(result)
     if conf_method == "wald":
         ci = wald(result, level)
-    else:  # every estimate with a profile: thresholds, coefficients, SDs, first-term cors
+    else:  # every estimate with a profile: thresholds, coefficients, SDs, correlations
         from .polar import vector_quantities
 
         fitter = result.refitter
