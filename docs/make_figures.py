@@ -17,6 +17,8 @@ def main() -> None:
     wine = interlace.load_wine()
     fit = interlace.clmm("rating ~ temp + contact + (1|judge)", wine)
     fit.plot_effects("temp", re_form="marginal").savefig(HERE / "effects_temp.png", dpi=80)
+    fit.plot_effects("temp", by="contact", kind="stacked", re_form="marginal").savefig(
+        HERE / "effects_temp_by_contact.png", dpi=80)
     fit.plot_ranef("judge").savefig(HERE / "ranef_judge.png", dpi=80)
     new = wine.iloc[[0, 71]]
     fit.plot_latent(new).savefig(HERE / "latent.png", dpi=80)

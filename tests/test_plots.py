@@ -163,6 +163,7 @@ def test_effects_by_a_second_variable_and_stacked():
     fit = fitted(WINE, "wine")
     fig = fit.plot_effects("temp", by="contact", re_form="marginal")
     assert len(fig.axes) == 2 and fig.axes[1].get_title().startswith("contact = yes")
+    assert fig.axes[1].get_title().count("contact") == 1  # named once, not again as held
     yes = pd.DataFrame({"temp": ["cold", "warm"], "contact": "yes", "judge": "x"})
     expected = fit.predict(yes, re_form="marginal")
     np.testing.assert_allclose([line.get_ydata() for line in fig.axes[1].lines[:5]],

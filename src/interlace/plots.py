@@ -145,14 +145,17 @@ def plot_effects(result, variable: str, re_form: str = "zero", ax=None, n_points
         axes, fig = _panel_axes(plt, ax, len(panels), 4.4)
     for axis, value in zip(axes, panels):
         values = dict(base) if by is None else {**base, by: value}
-        _effects_panel(result, axis, variable, values, re_form, ci, level, kind, n_points)
+        _effects_panel(result, axis, variable, values, re_form, ci, level, kind, n_points,
+                       titled=by)
         if by is not None:
             axis.set_title(f"{by} = {_typical(value)}\n" + axis.get_title(), fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def _effects_panel(result, ax, variable, base, re_form, ci, level, kind, n_points):
+def _effects_panel(result, ax, variable, base, re_form, ci, level, kind, n_points,
+                   titled=None):
+    """One panel; ``titled`` is a held variable the panel's title names (not the caption)."""
     plt = _pyplot()
     model = result.model
     numeric = variable in model.column_ranges
@@ -203,7 +206,8 @@ def _effects_panel(result, ax, variable, base, re_form, ci, level, kind, n_point
     ax.set_ylabel("probability" if kind == "lines" else "cumulative probability")
     ax.set_ylim(0, 1)
     ax.legend(title=model.parts.response, fontsize=8)
-    held = ", ".join(f"{c} = {_typical(v)}" for c, v in base.items() if c != variable)
+    held = ", ".join(f"{c} = {_typical(v)}" for c, v in base.items()
+                     if c not in (variable, titled))
     effects = {"zero": "random effects at 0", "marginal": "averaged over the random effects",
                "conditional": "random effects at 0 (a new level)"}.get(re_form, re_form)
     ax.set_title(f"{effects}" + (f"; {held}" if held else "")
