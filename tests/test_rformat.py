@@ -57,3 +57,28 @@ def test_format_and_format_pval_follow_r():
             assert format_real(values, item["digits"]) == expected, item
         else:
             assert format_pval(values, item["digits"]) == expected, item
+
+
+@pytest.mark.parametrize("values", [
+    np.array([True, False]), np.arange(-2, 3), np.array([1.0, 2.5, 1e-7, 3e20, -0.0, np.nan]),
+    np.array(["a", "b"], dtype=object), np.array([1, "a", 2.0], dtype=object),
+    np.asarray(pd.array([1, 2], dtype="Int64")), np.array(["2020-01-01"], dtype="datetime64[D]"),
+])
+def test_level_labels_at_once_are_the_labels_one_at_a_time(values):
+    """The vectorised labels (a grouping factor may have a million levels) are R's labels as
+    `level_label` writes each value: TRUE/FALSE, whole numbers without a decimal point."""
+    from interlace.coding import level_label, level_labels
+
+    assert level_labels(values) == [level_label(v) for v in values]
+
+
+def test_row_labels_of_an_interaction_of_grouping_columns():
+    from interlace.coding import group_labels, grouping
+
+    df = pd.DataFrame({"a": [1.0, 2.0, 1.0, 2.0], "b": pd.Categorical(["x", "y", "y", "x"]),
+                       "c": [True, True, False, True]})
+    codes, levels = grouping(df, ("a", "b", "c"))
+    assert levels == ["1:x:TRUE", "1:y:FALSE", "2:x:TRUE", "2:y:TRUE"]
+    assert list(np.asarray(levels)[codes]) == list(group_labels(df, ("a", "b", "c")))
+    assert list(group_labels(df, ("a", "b", "c"))) == ["1:x:TRUE", "2:y:TRUE", "1:y:FALSE",
+                                                       "2:x:TRUE"]

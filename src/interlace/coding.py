@@ -32,11 +32,33 @@ def used_categories(series: pd.Series) -> tuple[np.ndarray, list, np.ndarray]:
 
 
 def level_label(value) -> str:
+    """A level as R prints it: TRUE / FALSE, whole numbers without a decimal point."""
     if isinstance(value, (bool, np.bool_)):
         return "TRUE" if value else "FALSE"
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
     return str(value)
+
+
+def level_labels(values) -> list[str]:
+    """`level_label` of each value, without a Python loop where the dtype allows (a grouping
+    factor may have a million levels)."""
+    values = np.asarray(values)
+    kind = values.dtype.kind
+    if kind == "b":
+        return np.where(values, "TRUE", "FALSE").tolist()
+    if kind in "iu":
+        return values.astype(str).tolist()
+    if kind == "f":
+        out = values.astype(str).astype(object)
+        whole = np.isfinite(values) & (values == np.round(values)) & (np.abs(values) < 2**53)
+        out[whole] = values[whole].astype(np.int64).astype(str)
+        huge = np.isfinite(values) & (values == np.round(values)) & ~whole
+        out[huge] = [level_label(v) for v in values[huge]]  # beyond int64's exact range
+        return out.tolist()
+    if kind in "OU" and pd.api.types.infer_dtype(values, skipna=False) == "string":
+        return values.astype(object).tolist()
+    return [level_label(v) for v in values]  # mixed objects
 
 
 def code_response(series: pd.Series, name: str, order_asked: bool = False) -> Response:
@@ -87,11 +109,11 @@ def code_response(series: pd.Series, name: str, order_asked: bool = False) -> Re
 def factor_codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:
     """Codes and labels of a grouping column, observed levels only, in factor order."""
     if isinstance(series.dtype, pd.CategoricalDtype):
-        codes, categories, used = used_categories(series)  # no NA here: rows dropped
-        return (np.cumsum(used) - 1)[codes].astype(np.int64), [
-            level_label(c) for c, u in zip(categories, used) if u]
+        codes, _, used = used_categories(series)  # no NA here: rows dropped
+        return (np.cumsum(used) - 1)[codes].astype(np.int64), level_labels(
+            np.asarray(series.cat.categories)[used])
     uniques, codes = np.unique(series.to_numpy(), return_inverse=True)
-    return codes.astype(np.int64), [level_label(u) for u in uniques]
+    return codes.astype(np.int64), level_labels(uniques)
 
 
 def grouping(df: pd.DataFrame, factors: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
@@ -101,16 +123,24 @@ def grouping(df: pd.DataFrame, factors: tuple[str, ...]) -> tuple[np.ndarray, li
         c2, l2 = factor_codes(df[name])
         combined = codes * len(l2) + c2
         observed, codes = np.unique(combined, return_inverse=True)
-        labels = [f"{labels[v // len(l2)]}:{l2[v % len(l2)]}" for v in observed]
+        labels = (pd.Series(labels, dtype=object)[observed // len(l2)].to_numpy() + ":"
+                  + np.asarray(l2, dtype=object)[observed % len(l2)]).tolist()
     return codes.astype(np.int64), labels
 
 
 def group_labels(df: pd.DataFrame, factors: tuple[str, ...]) -> np.ndarray:
     """The label of each row's level of a (possibly interacted) grouping factor, as R's."""
-    labels = df[factors[0]].map(level_label).astype(str).to_numpy(dtype=object)
+    labels = _row_labels(df[factors[0]])
     for name in factors[1:]:
-        labels = labels + ":" + df[name].map(level_label).astype(str).to_numpy(dtype=object)
+        labels = labels + ":" + _row_labels(df[name])
     return labels
+
+
+def _row_labels(series: pd.Series) -> np.ndarray:
+    """Each row's `level_label`, computed once per distinct value."""
+    codes, uniques = pd.factorize(series)
+    labels = np.array(level_labels(np.asarray(uniques)) + ["NA"], dtype=object)
+    return labels[codes]  # a missing value (code -1) reads "NA"
 
 
 def seen_levels(df: pd.DataFrame, columns, coded: set) -> dict[str, list]:
