@@ -166,3 +166,24 @@ def test_profiles_of_any_correlation_of_a_three_coefficient_term(name, side):
         options={"ftol": 1e-12, "maxiter": 1000})
     assert res.success and abs(held(res.x)) < 1e-6
     assert fit.llf + res.fun == pytest.approx(stats.chi2.ppf(0.95, 1) / 2, abs=2e-3)
+
+
+@pytest.mark.parametrize("name, side", [("tempwarm", "lower"),
+                                        ("sd((Intercept)|judge)", "upper")])
+def test_profiles_under_quadrature_drop_the_quadrature_likelihood(name, side):
+    """nAGQ=10: at the profile limit, the adaptive Gauss-Hermite log-likelihood maximised by
+    scipy with that parameter held (a bound of zero width) is chi2(1, .95)/2 below the fit's."""
+    import scipy.optimize
+
+    fit = interlace.clmm(WINE, dataset("wine"), nAGQ=10)
+    limit = fit.confint(method="profile", params=[name]).loc[name, side]
+    model = interlace.clmm_model(WINE, dataset("wine"), nAGQ=10)
+    start = np.concatenate([fit.params.to_numpy(), fit.theta])
+    j = list(fit.params.index).index(name) if name in fit.params.index else len(start) - 1
+    start[j] = limit
+    bounds = [(None, None)] * (len(start) - 1) + [(0, None)]
+    bounds[j] = (limit, limit)
+    res = scipy.optimize.minimize(lambda x: tuple(-v for v in model.loglik_and_gradient(x)),
+                                  start, jac=True, method="L-BFGS-B", bounds=bounds,
+                                  options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 1000})
+    assert fit.llf + res.fun == pytest.approx(stats.chi2.ppf(0.95, 1) / 2, abs=2e-3)
