@@ -321,7 +321,8 @@ def test_theta0_that_is_not_finite_is_named(theta0):
 def test_weights_that_leave_too_little_are_named():
     df = simulate(seed=3)
     w = (df["y"] == df["y"].min()).astype(float)  # one response category left
-    with pytest.raises(ValueError, match="observed level"):
+    with pytest.raises(ValueError, match="observed level"), \
+            pytest.warns(UserWarning, match="dropping unused levels"):
         interlace.clmm("y ~ x + (1|g)", df, weights=w.to_numpy())
     w = (df["g"] == df["g"].iloc[0]).astype(float)  # one group left
     with pytest.raises(ValueError, match="grouping factor 'g' has 1 level"):

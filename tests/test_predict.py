@@ -85,11 +85,13 @@ def test_marginal_logit_agrees_with_simulation():
 def test_new_data_and_new_levels():
     fit = fitted(WINE, "wine")
     new = pd.DataFrame({"temp": ["warm", "cold"], "contact": ["no", "yes"], "judge": ["3", "99"]})
-    got = fit.predict(new)
+    with pytest.warns(UserWarning, match=r"1 level\(s\) of 'judge' not seen in fitting"):
+        got = fit.predict(new)
     population = fit.predict(new, re_form="zero")
     np.testing.assert_allclose(got.iloc[1], population.iloc[1])  # judge 99: b = 0
     b3 = fit.random_effects["judge"].loc["3", "(Intercept)"]
-    lp = fit.predict(new, type="linear.predictor")
+    with pytest.warns(UserWarning, match="set to 0"):
+        lp = fit.predict(new, type="linear.predictor")
     assert lp.iloc[0] == pytest.approx(fit.fe_params["tempwarm"] + b3)
     with pytest.raises(ValueError, match=r"'judge'.*\['99'\]"):
         fit.predict(new, allow_new_levels=False)

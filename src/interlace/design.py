@@ -163,7 +163,9 @@ def model_matrix(rhs: str, df: pd.DataFrame, what: str, spec=None):
     """formulaic's model matrix of ``rhs`` (or of a fitted ``spec``, for new data), in
     numpy; an error names the part of the formula at fault in one line."""
     try:
-        with warnings.catch_warnings():
+        # log(0), sqrt(-1): numpy's own warning would come before `check_finite`'s error,
+        # which names the column and the rows
+        with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
             # a level formulaic has not seen would be coded as the reference level
             warnings.filterwarnings("error", message=".*categories outside of the nominated")
             # formulaic would drop rows where a factor evaluates to NaN (log of a negative):
