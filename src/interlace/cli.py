@@ -115,13 +115,13 @@ def _check_combinations(args) -> None:
 
     if args.predict and not args.out:
         raise ValueError("--predict needs --out FILE for the probabilities")
-    for flag, given, needed in (
-            ("--out", args.out, "--predict NEWDATA"),
-            ("--exponentiate", args.exponentiate, "--tidy FILE"),
-            ("--level", args.level != 0.95, "--tidy FILE"),
-            ("--conf-method", args.conf_method != "wald", "--tidy FILE")):
-        if given and not (args.predict if needed.startswith("--predict") else args.tidy):
-            raise ValueError(f"{flag} goes with {needed}")
+    for flag, given, partner, partner_given in (
+            ("--out", args.out, "--predict NEWDATA", args.predict),
+            ("--exponentiate", args.exponentiate, "--tidy FILE", args.tidy),
+            ("--level", args.level != 0.95, "--tidy FILE", args.tidy),
+            ("--conf-method", args.conf_method != "wald", "--tidy FILE", args.tidy)):
+        if given and not partner_given:
+            raise ValueError(f"{flag} goes with {partner}")
     check_level(args.level)
 
 
@@ -171,7 +171,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="coverage of --tidy's intervals (default 0.95)")
     fit.add_argument("--conf-method", default="wald", choices=["wald", "profile"],
                      help="--tidy's intervals: Wald, or profile likelihood (also for the "
-                          "random-effect SDs)")
+                          "random-effect SDs and correlations)")
     fit.add_argument("--plot", metavar="FILE.png",
                      help="save the random-effects and effects plots (needs matplotlib)")
     return parser
@@ -219,7 +219,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.tidy:
             result.tidy(level=args.level, exponentiate=args.exponentiate,
                         conf_method=args.conf_method).to_csv(args.tidy, index=False)
-
         if args.plot:
             _save_plots(result, args.plot)
         sys.stdout.flush()
