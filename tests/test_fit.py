@@ -177,10 +177,11 @@ def test_subsample_start_reaches_the_same_optimum(formula, kwargs):
     data = simulate(seed=11, **kwargs)
     plain = interlace.clmm(formula, data)
     fit = interlace.clmm(formula, data, control=SUBSAMPLE_FROM_1000)
-    # 9000 rows start from 1125, which start from 140 (unless that small sample's fit ends on
-    # a bound: then 1125 start as R does)
+    # 9000 rows start from 1125, which start from a sample of their own (whole levels of g:
+    # a row sample would keep 2.3 rows per level), unless that sample's fit ends on a bound:
+    # then 1125 start as R does
     attempts = fit.optinfo.subsample_starts
-    assert [rows for rows, _, _ in attempts] == [140, 1125] and attempts[-1][1]
+    assert len(attempts) == 2 and attempts[-1] == (1125, True, "")
     assert fit.optinfo.start == "fit to a subsample of 1,125 rows"
     assert fit.converged and fit.max_grad < 1e-6
     assert fit.llf == pytest.approx(plain.llf, abs=1e-8)
@@ -325,3 +326,27 @@ def test_statsmodels_names_tables_and_odds_ratios():
     np.testing.assert_allclose(odds.loc[fixed, "conf_high"],
                                np.exp(tidy.loc[fixed, "conf_high"]))
     pd.testing.assert_frame_equal(odds[~fixed], tidy[~fixed])
+
+
+def test_a_subsample_takes_whole_levels_where_rows_per_level_are_few():
+    """Rows are sampled one in eight while that leaves Control.subsample_rows_per_level rows
+    per level of the largest factor; below it, whole levels of that factor (every row of a
+    sampled level, about one level in eight), so that the sample's SD is the data's."""
+    from interlace.optimize.strategy import _sample_rows
+    from simdata import simulate
+
+    control = interlace.Control()
+    many = interlace.clmm_model("y ~ x + (1|g) + (1|h)",
+                                simulate(n=4000, n_groups=50, n_groups2=500, seed=2))
+    rows = _sample_rows(many.design, control)  # 4000 / (8 * 500) = 1 row per level of h
+    h = next(t for t in many.design.random.terms if t.name == "h")
+    assert h.n_levels == 500
+    sampled = np.unique(h.index[rows])
+    np.testing.assert_array_equal(np.sort(rows), np.flatnonzero(np.isin(h.index, sampled)))
+    assert abs(len(sampled) - 500 / 8) < 3 * np.sqrt(500 / 8)
+    few = interlace.clmm_model("y ~ x + (1|g)", simulate(n=4000, n_groups=50, seed=2))
+    rows = _sample_rows(few.design, control)  # 10 rows per level: a row sample
+    assert len(rows) == 500 and len(np.unique(rows)) == 500
+    rows = _sample_rows(few.design, interlace.Control(subsample_rows_per_level=11))
+    g = few.design.random.terms[0].index
+    np.testing.assert_array_equal(rows, np.flatnonzero(np.isin(g, np.unique(g[rows]))))

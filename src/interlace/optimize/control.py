@@ -22,6 +22,10 @@ class Control:
         parameter is not identified (separation).
     subsample_from, subsample_share : from this many rows the ``auto`` optimiser starts from
         a fit to one row in ``subsample_share`` (itself started the same way while large).
+    subsample_rows_per_level : when a row sample would leave fewer rows than this per level
+        of the grouping factor with the most levels, the sample takes whole levels of it
+        instead (one in ``subsample_share``): with about one row per level the sample's SD
+        is far from the data's, and the Newton steps from it are many.
     long_step : a step (R's coordinates) after which the Hessian must be formed again.
     guess_step : longest first trial of a Newton step from a guessed Hessian.
     newton_min_sd : below this standard deviation, Newton steps in log(sd) hand over to
@@ -52,6 +56,7 @@ class Control:
     unidentified_se: float = 100.0
     subsample_from: int = 50_000
     subsample_share: int = 8
+    subsample_rows_per_level: int = 4
     long_step: float = 1e-5
     guess_step: float = 0.5
     newton_min_sd: float = 0.05

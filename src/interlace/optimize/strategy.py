@@ -113,8 +113,7 @@ def subsample_start(objective, link: Link, theta_start, lower, control: Control,
     """
     design = objective.design
     n = design.n_obs
-    rows = np.sort(np.random.default_rng(n).choice(n, n // control.subsample_share,
-                                                   replace=False))
+    rows = _sample_rows(design, control)
     sample = design.rows(rows)
     if np.any(np.bincount(sample.response.codes, minlength=design.response.n_levels) == 0):
         summary.subsample_starts.append((len(rows), False, "a response category is missing"))
@@ -139,6 +138,21 @@ def subsample_start(objective, link: Link, theta_start, lower, control: Control,
     objective.warm_start = WarmStart(sample_objective.warm_start.u.copy())
     hess = start.hess_r * (design.weights.sum() / sample.weights.sum())
     return start.phi, hess, group_level_directions(design, len(hess))
+
+
+def _sample_rows(design, control: Control) -> np.ndarray:
+    """One row in ``subsample_share``, or, where that leaves fewer than
+    ``subsample_rows_per_level`` rows per level of the largest grouping factor, the rows of
+    one level in ``subsample_share`` of it (each sampled level keeps all its rows)."""
+    n, share = design.n_obs, control.subsample_share
+    rng = np.random.default_rng(n)
+    # levels with rows (a sample keeps the layout of every level, most of them empty)
+    present = [np.bincount(t.index, minlength=t.n_levels) > 0 for t in design.random.terms]
+    k = int(np.argmax([p.sum() for p in present]))
+    if n / (share * present[k].sum()) >= control.subsample_rows_per_level:
+        return np.sort(rng.choice(n, n // share, replace=False))
+    kept = present[k] & (rng.random(len(present[k])) < 1.0 / share)
+    return np.flatnonzero(kept[design.random.terms[k].index])
 
 
 def restart_point(objective, phi, grad_r, param: Parameterisation, control: Control):
