@@ -176,3 +176,17 @@ def test_effects_by_a_second_variable_and_stacked():
     assert len(bars) == 10  # 2 temperatures x 5 ratings
     with pytest.raises(ValueError, match="kind must be"):
         fit.plot_effects("temp", kind="pie")
+
+
+def test_latent_picture_by_default_is_the_first_fitting_row_s():
+    """Without newdata the density is the first fitting row's (here warm with contact, so
+    its location is not 0): the same curve as for that row passed as newdata."""
+    import interlace
+    from conftest import dataset
+
+    data = dataset("wine").iloc[::-1]
+    fit = interlace.clmm(WINE, data)
+    default = fit.plot_latent().axes[0].lines[0]
+    given = fit.plot_latent(data.iloc[[0]]).axes[0].lines[0]
+    assert fit.predict(data.iloc[[0]], type="linear.predictor", re_form="zero").iloc[0] > 4
+    np.testing.assert_allclose(default.get_xydata(), given.get_xydata(), atol=1e-12)

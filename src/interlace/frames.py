@@ -35,7 +35,7 @@ def sorted_levels(values: np.ndarray) -> np.ndarray:
     uniques = np.unique(values)
     if uniques.dtype.kind in "OUS":
         try:
-            as_numbers = np.array([float(u) for u in uniques])
+            as_numbers = uniques.astype(float)  # float() of each, in numpy's loop
         except (TypeError, ValueError):
             return uniques
         return uniques[np.argsort(as_numbers, kind="stable")]

@@ -230,7 +230,10 @@ def plot_latent(result, newdata=None, ax=None, n_points: int = 400):
     link = get_link(model.link)
     alpha = np.array(list(result.thresholds.values()))
     if newdata is None:
-        eta = np.array([float(result.predict(type="linear.predictor", re_form="zero").iloc[0])])
+        # the first fitting row's x'beta + offset, without predicting every row
+        model = result.model
+        eta = np.array([model.fixed.X[0] * model.fixed.x_scale @ result.fe_params.to_numpy()
+                        + model.offset[0]])
         names = ["first row"]
     else:
         lp = result.predict(newdata, type="linear.predictor", re_form="zero")
