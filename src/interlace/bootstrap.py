@@ -15,7 +15,6 @@ category empty, or whose refit does not converge, is counted as failed and left 
 
 from __future__ import annotations
 
-import os
 import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -23,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from .arguments import check_level, checked_jobs
 
 _MODELS: tuple = ()  # the models a worker process refits (set by _start_worker)
 
@@ -94,26 +95,14 @@ def _run(models, responses, n_jobs: int, label: str):
 
 
 def _responses(result, nsim, seed):
-    if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 1:
-        raise ValueError(f"nsim must be a whole number of at least 1, not {nsim!r}")
     sims = result.simulate(nsim=nsim, seed=seed, re_form="new")
     return [sims[c].cat.codes.to_numpy().astype(np.int64) for c in sims.columns]
-
-
-def _check_jobs(n_jobs) -> int:
-    """n_jobs, with -1 for every core."""
-    if n_jobs == -1:
-        return os.cpu_count() or 1
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
-        raise ValueError(f"n_jobs must be a whole number of at least 1, or -1 for every core, "
-                         f"not {n_jobs!r}")
-    return int(n_jobs)
 
 
 def bootstrap_lrt(small, large, nsim: int = 200, seed=None, n_jobs: int = 1) -> BootstrapLRT:
     """Parametric bootstrap of the likelihood-ratio test of ``small`` against ``large``
     (nested fits of the same data, e.g. ``clm`` against ``clmm`` for a variance component)."""
-    n_jobs = _check_jobs(n_jobs)
+    n_jobs = checked_jobs(n_jobs)
     if small.data_key != large.data_key:
         raise ValueError("the fits are to different data or responses")
     if small.edf > large.edf:
@@ -130,10 +119,8 @@ def bootstrap_lrt(small, large, nsim: int = 200, seed=None, n_jobs: int = 1) -> 
 def bootstrap(result, nsim: int = 200, seed=None, level: float = 0.95,
               n_jobs: int = 1) -> pd.DataFrame:
     """See `CLMMResult.bootstrap`."""
-    from .prediction import check_level
-
     check_level(level)
-    n_jobs = _check_jobs(n_jobs)
+    n_jobs = checked_jobs(n_jobs)
     runs = _run((_models(result),), _responses(result, nsim, seed), n_jobs, "bootstrap")
     draws = np.array([r[0][1] for r in runs if r is not None])
     if len(draws) == 0:

@@ -111,7 +111,7 @@ def _apply_levels(data, specs, every_column: bool = True):
 
 def _check_combinations(args) -> None:
     """Options that only mean something beside another, refused before the fit."""
-    from .prediction import check_level
+    from .arguments import check_level
 
     if args.predict and not args.out:
         raise ValueError("--predict needs --out FILE for the probabilities")

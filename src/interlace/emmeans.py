@@ -28,6 +28,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from .arguments import check_level
+
 MODES = ("latent", "linear.predictor", "cum.prob", "exc.prob", "prob", "mean.class")
 METHODS = ("pairwise", "revpairwise", "trt.vs.ctrl", "consec", "poly")
 ADJUST = ("tukey", "dunnettx", "mvt", "sidak", "bonferroni", "holm", "none")
@@ -104,8 +106,6 @@ def _cells(result, grid, mode, re_form):
 def emmeans_table(result, specs, by=None, at=None, mode="latent", level=0.95,
                   weights="equal", re_form=None):
     """(table, covariance of its estimates): see `CLMMResult.emmeans`."""
-    from .prediction import check_level
-
     check_level(level)
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(map(repr, MODES))}")

@@ -10,7 +10,6 @@ deviations too (R's clmm has no profile intervals). ``anova(m1, m2, ...)`` is R'
 
 from __future__ import annotations
 
-import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import pandas as pd
 import scipy.optimize
 from scipy import stats
 
+from .arguments import checked_jobs
 from .parameters import Parameterisation
 from .polar import polar_for, profile_value, vector_quantities
 
@@ -42,10 +42,7 @@ def profile(result, level: float = 0.95, params=None, n_jobs: int = 1) -> pd.Dat
     unknown = [p for p in wanted if p not in names]
     if unknown:
         raise ValueError(f"no parameter(s) {unknown}; choose from {names}")
-    if n_jobs == -1:
-        n_jobs = os.cpu_count() or 1
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
-        raise ValueError(f"n_jobs must be a whole number of at least 1, or -1, not {n_jobs!r}")
+    n_jobs = checked_jobs(n_jobs)
     se = dict(zip(result.vcov.index, np.sqrt(np.diag(result.vcov.to_numpy()))))
     job = _ProfileJob(fitter, se, stats.chi2.ppf(level, 1) / 2.0)
     show = sys.stderr.isatty()

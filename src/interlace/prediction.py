@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from .arguments import check_level
 from .coding import group_labels
 from .design import check_finite, column_kind, fixed_matrix, offset_values, term_matrix
 from .fixed_part import FixedPart
@@ -140,12 +141,6 @@ class PredictionModel:
 
 
 _KINDS = {"number": "numbers", "category": "text or categories", "bool": "true/false values"}
-
-
-def check_level(level) -> None:
-    """Every ``level=`` (intervals, emmeans, bootstrap) is a coverage strictly in (0, 1)."""
-    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
-        raise ValueError(f"level must be a number between 0 and 1, not {level!r}")
 
 
 def checked_re_form(re_form):

@@ -13,10 +13,11 @@ import numpy as np
 import pandas as pd
 
 from .after_fit import AfterFit
+from .arguments import check_level
 from .estimates import estimates
 from .inference import Refitter, anova, profile, wald
 from .optimize.control import OptSummary
-from .prediction import PredictionModel, check_level, predict
+from .prediction import PredictionModel, predict
 from .summary import Summary, z_table
 
 
