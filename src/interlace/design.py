@@ -29,6 +29,7 @@ from .coding import Response, code_response, grouping, numeric_ranges, seen_leve
 from .fixed_part import FixedPart
 from .formula import ParsedFormula
 from .frames import plain_column, read_weights, to_pandas
+from .nominal_scale import SideDesign, nominal_param_names, scale_param_names, side_design
 from .random_design import RandomDesign, RandomEffectsTerm, check_term, column_scale
 from .rformula import CONTEXT, FormulaParts, lower_order_columns, r_column_names, read_formula
 from .thresholds import ThresholdStructure, make_thresholds
@@ -56,6 +57,8 @@ class ClmmDesign:
     column_kinds: dict = None  # per column used: "number", "category" or "bool"
     factor_values: pd.DataFrame = None  # the fixed part's factors on the fitting rows (text)
     n_dropped: int = 0
+    nominal: SideDesign | None = None  # the nominal effects' design (R's names, spec)
+    scale: SideDesign | None = None  # the scale effects' design
 
     @property
     def n_obs(self) -> int:
@@ -67,13 +70,13 @@ class ClmmDesign:
 
     @property
     def n_beta(self) -> int:
-        return self.fixed.X.shape[1]
+        return self.fixed.n_beta
 
     @property
     def psi_scale(self) -> np.ndarray:
-        """Objective units per data unit of each threshold parameter (1) and coefficient
-        (its column's standard deviation)."""
-        return np.concatenate([np.ones(self.fixed.n_tau), self.fixed.x_scale])
+        """Objective units per data unit of each threshold parameter (1), nominal effect
+        and coefficient (its column's standard deviation)."""
+        return self.fixed.psi_scale
 
     @property
     def phi_scale(self) -> np.ndarray:
@@ -81,8 +84,19 @@ class ClmmDesign:
         return np.concatenate([self.psi_scale, self.random.theta_scale()])
 
     @property
+    def threshold_param_names(self) -> list[str]:
+        """The threshold and nominal parameters, by R's names."""
+        return nominal_param_names(self.thresholds.param_names, self.nominal)
+
+    @property
+    def scale_names(self) -> list[str]:
+        """The scale coefficients, by R's names (``zeta``)."""
+        return [] if self.scale is None or self.fixed.W is None else list(self.scale.names)
+
+    @property
     def psi_names(self) -> list[str]:
-        return list(self.thresholds.param_names) + list(self.beta_names)
+        return (self.threshold_param_names + list(self.beta_names)
+                + scale_param_names(self.scale_names, self.beta_names))
 
     def rows(self, index: np.ndarray) -> ClmmDesign:
         """The design of a subset of the observations, with the same parameters."""
@@ -114,14 +128,15 @@ def threshold_tables(jacobian: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.vstack([jacobian, zero]), np.vstack([zero, jacobian])
 
 
-def _identifiable_columns(full: np.ndarray, names: list[str]) -> list[int]:
+def _identifiable_columns(full: np.ndarray, names: list[str], basis=None) -> list[int]:
     """Indices of the model-matrix columns to keep as fixed effects.
 
     The intercept always goes (the thresholds absorb it); a column in the span of the columns
-    before it (intercept included) is aliased and dropped, as R's ``drop.coef`` does, with a
-    warning naming it.
+    before it (intercept included, and the columns of ``basis``: the nominal design) is
+    aliased and dropped, as R's ``drop.coef`` does, with a warning naming it.
     """
-    kept_basis = np.empty((full.shape[0], 0))
+    kept_basis = (np.empty((full.shape[0], 0)) if basis is None
+                  else np.linalg.qr(basis)[0])
     keep, aliased = [], []
     for j, name in enumerate(names):
         col = full[:, j]
@@ -279,7 +294,10 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
         warnings.warn("an intercept is needed and assumed (the thresholds are the intercept), "
                       "as in R", UserWarning, stacklevel=4)
     check_finite(full, names, "fixed-effect column", row_labels)
-    keep_cols = _identifiable_columns(full, names)
+    nominal = side_design(parts, "nominal", renamed, row_labels)
+    scale = side_design(parts, "scale", renamed, row_labels)
+    keep_cols = _identifiable_columns(full, names,
+                                      None if nominal is None else nominal.matrix)
     X = full[:, keep_cols]
     beta_names = [names[j] for j in keep_cols]
 
@@ -294,6 +312,12 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
     fixed = FixedPart(codes=y, upper=upper, lower=lower, X=X / x_scale, x_scale=x_scale,
                       o1=np.where(y == K - 1, np.inf, -offset),
                       o2=np.where(y == 0, -np.inf, -offset))
+    if nominal is not None:
+        fixed.n_scale = column_scale(nominal.matrix)
+        fixed.N = nominal.matrix / fixed.n_scale
+    if scale is not None and scale.matrix.shape[1]:
+        fixed.w_scale = column_scale(scale.matrix)
+        fixed.W = scale.matrix / fixed.w_scale
     del X, full
 
     terms = []
@@ -301,11 +325,11 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
         index, levels = grouping(df, term.factors)
         covariates, coef_names, spec = term_matrix(parts, parts.random[k], str(term), renamed)
         check_finite(covariates, coef_names, f"covariate of {term}:", row_labels)
-        scale = column_scale(covariates)
+        sd = column_scale(covariates)
         terms.append(RandomEffectsTerm(name=term.group_name, levels=levels, index=index,
-                                       covariates=covariates / scale, coef_names=coef_names,
+                                       covariates=covariates / sd, coef_names=coef_names,
                                        factors=term.factors, expr=term.expr,
-                                       covariate_spec=spec, covariate_scale=scale))
+                                       covariate_spec=spec, covariate_scale=sd))
     for term in terms:
         check_term(term, len(df))
     # R orders the terms by their number of levels, largest first
@@ -317,6 +341,7 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
     return ClmmDesign(
         response=response, thresholds=ths, beta_names=beta_names, fixed=fixed,
         weights=np.ones(n) if w is None else w, random=RandomDesign(terms),
+        nominal=nominal, scale=scale,
         fixed_spec=fixed_spec, parts=parts, beta_columns=keep_cols,
         offset=offset, row_labels=row_labels, n_dropped=n_dropped,
         column_levels=levels,

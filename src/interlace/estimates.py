@@ -17,29 +17,37 @@ def estimates(model, phi, modes, param, hessian, vcov_free) -> dict:
     n_psi, random, ths = design.n_psi, design.random, design.thresholds
     phi_data = param.to_data(phi)
     psi, theta = phi_data[:n_psi], phi_data[n_psi:]
-    alpha = ths.jacobian @ psi[: ths.jacobian.shape[1]]
+    fixed = design.fixed
+    n_alpha, n_tau, n_beta = fixed.n_alpha, fixed.n_tau, fixed.n_beta
+    alpha = ths.jacobian @ psi[:n_alpha]
     names = design.psi_names + random.theta_names()
     free_names = [nm for nm, f in zip(names, param.free) if f]
     if vcov_free is None:
         vcov_free = np.full((len(free_names),) * 2, np.nan)
     se_psi = np.sqrt(np.diag(vcov_free)[:n_psi])
-    n_tau = ths.jacobian.shape[1]
-    tau_cov = vcov_free[:n_tau, :n_tau]
+    tau_cov = vcov_free[:n_alpha, :n_alpha]
     alpha_se = np.sqrt(np.einsum("ij,jk,ik->i", ths.jacobian, tau_cov, ths.jacobian))
     boundary = random.boundary(phi[n_psi:])
     cond_h = float("nan")
     if hessian.size and np.all(np.isfinite(hessian)):
         eig = np.linalg.eigvalsh(hessian)
         cond_h = float(abs(eig.max() / eig.min()))
+    thresholds = dict(zip(ths.cut_names, alpha.tolist()))
+    if design.nominal is not None:
+        thresholds = nominal_thresholds(design, psi[:n_tau])
+    zeta = slice(n_tau + n_beta, n_psi)
     return dict(
         formula=model.parsed.text, link=model.link, threshold=ths.name,
         response_levels=list(design.response.levels),
-        thresholds=dict(zip(ths.cut_names, alpha.tolist())),
+        thresholds=thresholds,
         threshold_bse=dict(zip(ths.cut_names, alpha_se.tolist())),
-        threshold_params=dict(zip(ths.param_names, psi[:n_tau].tolist())),
-        threshold_params_bse=dict(zip(ths.param_names, se_psi[:n_tau].tolist())),
-        fe_params=pd.Series(psi[n_tau:], index=design.beta_names, dtype=float),
-        fe_bse=pd.Series(se_psi[n_tau:], index=design.beta_names, dtype=float),
+        threshold_params=dict(zip(design.threshold_param_names, psi[:n_tau].tolist())),
+        threshold_params_bse=dict(zip(design.threshold_param_names, se_psi[:n_tau].tolist())),
+        fe_params=pd.Series(psi[n_tau: n_tau + n_beta], index=design.beta_names, dtype=float),
+        fe_bse=pd.Series(se_psi[n_tau: n_tau + n_beta], index=design.beta_names, dtype=float),
+        scale_params=pd.Series(psi[zeta], index=design.scale_names, dtype=float, name="zeta"),
+        scale_bse=pd.Series(se_psi[zeta], index=design.scale_names, dtype=float, name="zeta"),
+        nominal_formula=model.parsed.nominal, scale_formula=model.parsed.scale,
         **random_tables(random, theta, modes, objective),
         theta=theta.copy(), vcov=pd.DataFrame(vcov_free, index=free_names,
                                               columns=free_names),
@@ -51,6 +59,32 @@ def estimates(model, phi, modes, param, hessian, vcov_free) -> dict:
         data_key=hashlib.sha1(design.response.codes.tobytes()
                               + design.weights.tobytes()).hexdigest(),
     )
+
+
+def nominal_thresholds(design, tau: np.ndarray) -> pd.DataFrame:
+    """R's ``Theta``: the thresholds for each combination of the levels of the nominal
+    covariates (the first varying fastest, as ``expand.grid``); with a numeric nominal
+    covariate, where R gives none, the thresholds of each distinct row of the nominal
+    design."""
+    from .nominal_scale import side_design
+
+    parts, ths = design.parts, design.thresholds
+    columns = parts.nominal_columns
+    levels = design.column_levels or {}
+    if all(c in levels for c in columns):
+        grid = pd.MultiIndex.from_product([list(levels[c]) for c in reversed(columns)])
+        frame = grid.to_frame(index=False, name=list(reversed(columns)))[columns]
+        for c in columns:
+            frame[c] = pd.Categorical(frame[c], categories=list(levels[c]))
+        matrix = side_design(parts, "nominal", parts.columns.rename(frame), frame.index,
+                             fitted=design.nominal).matrix
+    else:
+        matrix = np.unique(design.fixed.N * design.fixed.n_scale, axis=0)
+        frame = pd.DataFrame(matrix[:, 1:], columns=design.nominal.names[1:])
+    tau = tau.reshape(len(design.nominal.names), -1)
+    theta = matrix @ (tau @ ths.jacobian.T)
+    return pd.concat([frame.reset_index(drop=True).astype(object),
+                      pd.DataFrame(theta, columns=ths.cut_names)], axis=1)
 
 
 def random_tables(random, theta, modes, objective) -> dict:

@@ -11,7 +11,8 @@ from .result import CLMMResult
 def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
          threshold: str = "flexible", nAGQ: int = 1, optimizer: str = "auto",
          theta0=None, weights=None, na_action: str = "drop", verbose: bool = False,
-         threads: int | None = 1, control: Control | None = None) -> CLMMResult:
+         threads: int | None = 1, control: Control | None = None, nominal=None,
+         scale=None) -> CLMMResult:
     """Fit a cumulative link mixed model by maximising the Laplace approximation.
 
     Parameters
@@ -58,6 +59,12 @@ def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
 
     control : Control, optional
         Tuning constants (`interlace.Control`); ``result.optinfo`` records what the fit did.
+    nominal : str, optional
+        A one-sided formula (``"~ contact"``) of nominal effects: one coefficient per
+        threshold parameter (partial proportional odds), as R's ``clm(nominal=)``.
+    scale : str, optional
+        A one-sided formula (``"~ temp"``) of scale effects: the latent scale is
+        exp(w'zeta), dividing both the fixed and the random part, as R's ``clm(scale=)``.
 
     Returns
     -------
@@ -74,12 +81,13 @@ def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
     _check_fit_arguments(optimizer=optimizer, verbose=verbose, threads=threads)
     model = ClmmModel(formula, data, groups=groups, random=random, link=link,
                       threshold=threshold, nAGQ=nAGQ, weights=weights, na_action=na_action,
-                      control=control)
+                      control=control, nominal=nominal, scale=scale)
     return model.fit(optimizer=optimizer, theta0=theta0, verbose=verbose, threads=threads)
 
 
 def clm(formula: str, data, link: str = "logit", threshold: str = "flexible", weights=None,
-        na_action: str = "drop", control: Control | None = None) -> CLMMResult:
+        na_action: str = "drop", control: Control | None = None, nominal=None,
+        scale=None) -> CLMMResult:
     """Fit a cumulative link model without random effects (R's ``clm``), through the same
     machinery and result type as `clmm` (its random-effect attributes empty), so that
     ``interlace.anova(clm_fit, clmm_fit)`` tests a variance component as R's
@@ -94,5 +102,6 @@ def clm(formula: str, data, link: str = "logit", threshold: str = "flexible", we
     (-86.49, 2.5031)
     """
     model = ClmmModel(formula, data, link=link, threshold=threshold, weights=weights,
-                      na_action=na_action, control=control, random_effects=False)
+                      na_action=na_action, control=control, random_effects=False,
+                      nominal=nominal, scale=scale)
     return model.fit()

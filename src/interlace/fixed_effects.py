@@ -40,6 +40,15 @@ class FixedEffectsObjective:
         return interval_terms(self.link, *self.design.fixed.predictors(phi),
                               self.control.block_rows)
 
+    def gradient(self, phi: np.ndarray, terms) -> np.ndarray:
+        """The gradient of -log L at phi, given the interval terms there."""
+        fixed, w = self.design.fixed, self.design.weights
+        e1 = e2 = None
+        if fixed.W is not None:
+            e1, e2 = fixed.predictors(phi)
+        return -fixed.transpose_times(w * terms.p1, -w * terms.p2, slice(None),
+                                      fixed.inverse_scale(phi), e1, e2)
+
     def value(self, phi: np.ndarray) -> float:
         self.n_evaluations += 1
         value = -float(np.dot(self.design.weights, self._terms(phi).log_prob))
@@ -52,7 +61,7 @@ class FixedEffectsObjective:
         value = -float(np.dot(w, t.log_prob))
         if not np.isfinite(value):
             return np.inf, np.full(len(phi), np.nan)
-        return value, -self.design.fixed.transpose_times(w * t.p1, -w * t.p2)
+        return value, self.gradient(phi, t)
 
     def conditional_modes(self, phi: np.ndarray) -> FixedOnlyModes:
         return FixedOnlyModes(phi.copy(), self.value(phi))

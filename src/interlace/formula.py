@@ -37,6 +37,30 @@ class ParsedFormula:
     random: tuple[RandomTerm, ...]
     offsets: tuple[str, ...]  # the expressions inside offset(...) terms
     text: str  # the formula as R would print it
+    nominal: str | None = None  # right-hand side of nominal=, R's one-sided formula
+    scale: str | None = None  # right-hand side of scale=
+
+
+def one_sided(formula, argument: str) -> str | None:
+    """The right-hand side of ``nominal=`` or ``scale=`` (``"~ contact"``, as R writes
+    it; the ``~`` may be left out); None when not given."""
+    if formula is None:
+        return None
+    if not isinstance(formula, str):
+        raise TypeError(f"{argument}= takes a one-sided formula such as '~ contact', not "
+                        f"{type(formula).__name__}")
+    sides = _split_top_level(formula, "~")
+    if len(sides) > 2 or (len(sides) == 2 and sides[0].strip()):
+        raise ValueError(f"{argument}={formula!r} must be one-sided, such as '~ contact'")
+    rhs = sides[-1].strip()
+    if not rhs:
+        raise ValueError(f"{argument}={formula!r} has nothing right of '~'")
+    pieces = [p.strip() for p in _split_top_level(rhs, "+")]
+    bad = [p for p in pieces if _is_random_term(p) or _is_offset(p)]
+    if bad:
+        raise ValueError(f"{argument}={formula!r}: {bad[0]} is not allowed there; random "
+                         "terms and offsets belong in the model formula")
+    return rhs
 
 
 def _split_top_level(text: str, sep: str) -> list[str]:
@@ -141,12 +165,13 @@ def _is_random_term(piece: str) -> bool:
 
 
 def parse_formula(formula: str, groups=None, random=None,
-                  random_effects: bool = True) -> ParsedFormula:
+                  random_effects: bool = True, nominal=None, scale=None) -> ParsedFormula:
     """Split ``formula`` and gather its random terms.
 
     ``random`` (a string or list of lme4 terms) or ``groups`` (a column name or list: one
     random intercept per column) replace inline terms; only one of the three may be given.
     ``random_effects=False`` (``clm()``): a model without random effects, and none allowed.
+    ``nominal`` and ``scale``: one-sided formulas of the nominal and scale effects.
     """
     if not isinstance(formula, str):
         raise TypeError(f"formula must be a string such as 'rating ~ temp', not {type(formula).__name__}")
@@ -194,7 +219,8 @@ def parse_formula(formula: str, groups=None, random=None,
         )
     shown = [_tidy_term(p) for p in fixed_pieces] + [_tidy_term(s) for s in specs]
     text = f"{response} ~ " + (" + ".join(shown) if shown else "1")
-    return ParsedFormula(response, fixed, tuple(terms), offsets, text)
+    return ParsedFormula(response, fixed, tuple(terms), offsets, text,
+                         one_sided(nominal, "nominal"), one_sided(scale, "scale"))
 
 
 def _string_list(value, argument: str, example: str) -> list[str]:

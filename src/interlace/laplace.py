@@ -62,6 +62,7 @@ class ConditionalModes:
     factor: HessianFactor
     value: float
     converged: bool
+    inv_scale: np.ndarray | None = None  # 1 / s per row with scale effects (A's rows divided)
 
 
 INNER_GRAD_TOL = 1e-4  # the inner gradient at a mode is far below this (R stops at 1e-4)
@@ -170,6 +171,9 @@ class LaplaceObjective:
         design = self.design
         psi, theta = self.split(phi)
         values = self.random.values(theta)
+        inv_scale = design.fixed.inverse_scale(psi)
+        if inv_scale is not None:  # (e_lin - r) / s: the random part is divided by s too
+            values = values * inv_scale[:, None]
         eta1, eta2 = design.fixed.predictors(psi)
         w = design.weights
         terms, h = self._at(eta1, eta2, values, u)
@@ -213,7 +217,7 @@ class LaplaceObjective:
                              and np.max(np.abs(grad), initial=0.0) < INNER_GRAD_TOL)
         self.warm_start = WarmStart(u, self.warm_start.tangent)
         return ConditionalModes(phi.copy(), u, values, terms, d, factor,
-                                h + 0.5 * factor.logdet, converged)
+                                h + 0.5 * factor.logdet, converged, inv_scale)
 
     # -- objective -----------------------------------------------------------------------------
     def value(self, phi: np.ndarray) -> float:
@@ -275,19 +279,27 @@ class LaplaceObjective:
         # then the same -X; no (rows x n_psi) matrices
         fixed = design.fixed
         y = fixed.codes[rows]
-        n_tau = fixed.n_tau
+        inv_s = e1 = e2 = None
+        if modes.inv_scale is not None:
+            inv_s = modes.inv_scale[rows]
+            r = np.einsum("is,is->i", values[rows], u[self.random.cols[rows]])
+            e1, e2 = fixed.predictors(modes.phi[: self.n_psi], rows)
+            e1, e2 = e1 - r, e2 - r
         a1 = w * (-t.p1 + 0.5 * lev * parts.dd1)
         a2 = w * (t.p2 + 0.5 * lev * parts.dd2)
-        grad[: self.n_psi] += fixed.transpose_times(a1, a2, rows)
-        wc1, wc2 = w * parts.c1, w * parts.c2
-        cross[:, :n_tau] += (self._at_times_by_category(values, wc1, y, rows) @ fixed.upper
-                             + self._at_times_by_category(values, wc2, y, rows) @ fixed.lower)
-        if design.n_beta:
-            cross[:, n_tau: self.n_psi] += self._at_times_matrix(
-                values, fixed.X[rows] * -(wc1 + wc2)[:, None], rows)
+        grad[: self.n_psi] += fixed.transpose_times(a1, a2, rows, inv_s, e1, e2)
+        if inv_s is not None:
+            # log det H: A's rows are divided by s, so they move with zeta
+            grad[self.n_psi - fixed.n_zeta: self.n_psi] -= fixed.W[rows].T @ (w * d * lev)
+        cross[:, : self.n_psi] += fixed.random_cross(
+            lambda a, rows: self._at_times_by_category(values, a, y, rows),
+            lambda a, rows: self._at_times_matrix(values, a, rows),
+            w * parts.c1, w * parts.c2, w * dp, rows, inv_s, e1, e2)
         cols = self.random.cols[rows]
         for k, (entry, cov_col, term) in enumerate(self._theta_derivs):
             x = self.random.terms[term].covariates[rows, cov_col]
+            if inv_s is not None:
+                x = x * inv_s
             du = x * u[cols[:, entry]]  # d r_i / d theta_k at fixed u
             grad[self.n_psi + k] += (
                 np.dot(w * dp, du)

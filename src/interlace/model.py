@@ -38,7 +38,7 @@ class ClmmModel:
     def __init__(self, formula: str, data, groups=None, random=None, link: str = "logit",
                  threshold: str = "flexible", nAGQ: int = 1, weights=None,
                  na_action: str = "drop", control: Control | None = None,
-                 random_effects: bool = True):
+                 random_effects: bool = True, nominal=None, scale=None):
         _check_choices(link=link, threshold=threshold, na_action=na_action, nAGQ=nAGQ)
         if control is not None and not isinstance(control, Control):
             raise TypeError(f"control must be an interlace.Control, not {type(control).__name__}")
@@ -47,7 +47,7 @@ class ClmmModel:
         self.n_agq = int(nAGQ)
         self.data = data
         self.parsed = parse_formula(formula, groups=groups, random=random,
-                                    random_effects=random_effects)
+                                    random_effects=random_effects, nominal=nominal, scale=scale)
         self.design = build_design(self.parsed, data, threshold=threshold, weights=weights,
                                    na_action=na_action)
         link_obj = get_link(link)
@@ -155,7 +155,8 @@ class ClmmModel:
 
 def clmm_model(formula: str, data, groups=None, random=None, link: str = "logit",
                threshold: str = "flexible", nAGQ: int = 1, weights=None,
-               na_action: str = "drop", control: Control | None = None) -> ClmmModel:
+               na_action: str = "drop", control: Control | None = None, nominal=None,
+               scale=None) -> ClmmModel:
     """The model of `interlace.clmm`, not yet fitted: ``.loglik(params)``,
     ``.loglik_and_gradient(params)``, ``.start()``, ``.fit()``.
 
@@ -173,7 +174,7 @@ def clmm_model(formula: str, data, groups=None, random=None, link: str = "logit"
     """
     return ClmmModel(formula, data, groups=groups, random=random, link=link,
                      threshold=threshold, nAGQ=nAGQ, weights=weights, na_action=na_action,
-                     control=control)
+                     control=control, nominal=nominal, scale=scale)
 
 
 def _check_choices(*, link, threshold, na_action, nAGQ):

@@ -68,7 +68,10 @@ class QuadratureObjective(LaplaceObjective):
         psi, theta = self.split(phi)
         design = self.design
         q, lev, w = self.random.q, self.level, design.weights
-        a = theta[0] * self.covariate  # a_i = x_i * theta for a scalar term
+        # a_i = x_i * theta / s_i for a scalar term (s: the scale, 1 without scale effects)
+        inv_scale = design.fixed.inverse_scale(psi)
+        covariate = self.covariate if inv_scale is None else self.covariate * inv_scale
+        a = theta[0] * covariate
         eta1, eta2 = design.fixed.predictors(psi)
         if self.adaptive:
             curvature = 1.0 + np.bincount(lev, weights=w * a * a * modes.d, minlength=q)
@@ -109,8 +112,8 @@ class QuadratureObjective(LaplaceObjective):
         # sum_k pi_jk dg_j(u_jk): psi through the two predictors, theta through r = a u
         coef1 = w * np.sum(pi_obs * p1s, axis=0)
         coef2 = -w * np.sum(pi_obs * p2s, axis=0)
-        d_theta = -np.dot(w * self.covariate,
-                          np.sum(pi_obs * (p1s - p2s) * at_nodes[:, lev], axis=0))
+        # per row, the derivative in a_i
+        coef_a = -w * np.sum(pi_obs * (p1s - p2s) * at_nodes[:, lev], axis=0)
         if self.adaptive:
             parts = CurvatureDerivatives(modes.terms, modes.d, slice(None))
             d0, u_hat = parts.d, centre[lev]
@@ -121,10 +124,14 @@ class QuadratureObjective(LaplaceObjective):
             c_d = c_d[lev]
             coef1 += w * (-c_u * a * parts.c1 + c_d * a * a * parts.dd1)
             coef2 += w * (-c_u * a * parts.c2 + c_d * a * a * parts.dd2)
-            d_theta += np.dot(w * self.covariate,
-                              -c_u * (parts.dp + a * u_hat * d0)
-                              + c_d * a * (2.0 * d0 + a * u_hat * parts.dd_r))
-        grad = np.concatenate([design.fixed.transpose_times(coef1, coef2), [d_theta]])
+            coef_a += w * (-c_u * (parts.dp + a * u_hat * d0)
+                           + c_d * a * (2.0 * d0 + a * u_hat * parts.dd_r))
+        fixed = design.fixed
+        grad_psi = fixed.transpose_times(coef1, coef2, slice(None), inv_scale, eta1, eta2)
+        if inv_scale is not None:
+            # everything moves with zeta as (e1, e2, a) / s: a's share of d/dzeta
+            grad_psi[fixed.n_psi - fixed.n_zeta:] -= fixed.W.T @ (coef_a * a)
+        grad = np.concatenate([grad_psi, [np.dot(coef_a, covariate)]])
         return value, -grad
 
     def conditional_modes(self, phi: np.ndarray) -> ConditionalModes:

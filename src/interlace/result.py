@@ -16,6 +16,7 @@ from .after_fit import AfterFit
 from .arguments import check_level
 from .estimates import estimates
 from .inference import Refitter, anova, profile, wald
+from .nominal_scale import scale_param_names
 from .optimize.control import OptSummary
 from .prediction import PredictionModel, predict
 from .summary import Summary, z_table
@@ -89,6 +90,10 @@ class CLMMResult(AfterFit):
     boundary_terms: list = field(default_factory=list)  # keys of terms on the boundary
     n_agq: int = 1
     data_name: str | None = None
+    scale_params: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
+    scale_bse: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
+    nominal_formula: str | None = None  # right-hand sides of nominal= and scale=, if given
+    scale_formula: str | None = None
     model: object = None  # prediction.PredictionModel: what predict() needs of the fit
     data_key: str = ""  # a digest of the response and weights, so anova compares like with like
     refitter: object = field(default=None, repr=False)  # for profile intervals; not pickled
@@ -115,12 +120,19 @@ class CLMMResult(AfterFit):
 
     @property
     def params(self) -> pd.Series:
-        """Threshold parameters then fixed effects: R's ``coef()``."""
-        return pd.concat([pd.Series(self.threshold_params, dtype=float), self.fe_params])
+        """Threshold (and nominal) parameters, fixed effects, then scale coefficients
+        (``scale:`` in front of a name a fixed effect has too): R's ``coef()``."""
+        return pd.concat([pd.Series(self.threshold_params, dtype=float), self.fe_params,
+                          self._scale_keyed(self.scale_params)])
 
     @property
     def bse(self) -> pd.Series:
-        return pd.concat([pd.Series(self.threshold_params_bse, dtype=float), self.fe_bse])
+        return pd.concat([pd.Series(self.threshold_params_bse, dtype=float), self.fe_bse,
+                          self._scale_keyed(self.scale_bse)])
+
+    def _scale_keyed(self, values: pd.Series) -> pd.Series:
+        keys = scale_param_names(list(values.index), list(self.fe_params.index))
+        return pd.Series(values.to_numpy(), index=keys, dtype=float)
 
     @property
     def pvalues(self) -> pd.Series:  # statsmodels' names: pvalues, tvalues

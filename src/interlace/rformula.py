@@ -295,6 +295,9 @@ class FormulaParts:
     fixed_columns: list  # the columns the fixed part and the offsets use
     random_columns: list  # the columns the random terms use, covariates and grouping
     terms: tuple  # formula.RandomTerm, in the order of ``random``
+    nominal: str | None = None  # formulaic expression of the nominal effects
+    scale: str | None = None  # formulaic expression of the scale effects
+    nominal_columns: list = None  # the columns the nominal effects use
 
     @property
     def grouping_columns(self) -> list:
@@ -311,6 +314,14 @@ def read_formula(parsed, available) -> FormulaParts:
                       factor_columns=factor_columns, used=fixed_columns)
     offsets = [f"0 + I({translate(e, columns, f'offset({e})', arithmetic=True, used=fixed_columns)})"
                for e in parsed.offsets]
+    nominal_columns: list = []
+    nominal = None if parsed.nominal is None else translate(
+        parsed.nominal, columns, "nominal effects", factor_columns=factor_columns,
+        used=nominal_columns)
+    scale = None if parsed.scale is None else translate(
+        parsed.scale, columns, "scale effects", factor_columns=factor_columns,
+        used=fixed_columns)
+    fixed_columns += nominal_columns
     random, random_columns = [], []
     for term in parsed.random:
         expr = term.expr.strip()
@@ -323,4 +334,5 @@ def read_formula(parsed, available) -> FormulaParts:
     columns.check()
     return FormulaParts(columns, response, asked, fixed, offsets, random, factor_columns,
                         list(dict.fromkeys(fixed_columns)), list(dict.fromkeys(random_columns)),
-                        tuple(parsed.random))
+                        tuple(parsed.random), nominal, scale,
+                        list(dict.fromkeys(nominal_columns)))

@@ -37,8 +37,10 @@ def fit_clm(design: ClmmDesign, link: Link, max_iter: int = 100) -> ClmFit:
     cum = np.clip(cum, 1e-6, 1 - 1e-6)
     alpha0 = link.ppf(cum)
     tau0 = np.linalg.lstsq(design.thresholds.jacobian, alpha0, rcond=None)[0]
-    psi = np.concatenate([tau0, np.zeros(design.n_beta)])
     fixed = design.fixed
+    # nominal effects and scale coefficients start at 0, as in R
+    psi = np.zeros(fixed.n_psi)
+    psi[: len(tau0)] = tau0
 
     evaluations = 0
 
@@ -48,12 +50,28 @@ def fit_clm(design: ClmmDesign, link: Link, max_iter: int = 100) -> ClmFit:
         t = interval_terms(link, *fixed.predictors(psi))
         return -float(np.dot(w, t.log_prob)), t
 
+    def gradient(psi, t):
+        e1 = e2 = None
+        if fixed.W is not None:
+            e1, e2 = fixed.predictors(psi)
+        return -fixed.transpose_times(w * t.p1, -w * t.p2, slice(None),
+                                      fixed.inverse_scale(psi), e1, e2)
+
+    def hessian(psi, t, grad):
+        if fixed.W is None:  # second derivatives of log pi in (e1, e2), by the structure
+            return -fixed.weighted_products(w * (t.q1 - t.p1**2), w * t.p1 * t.p2,
+                                            -w * (t.q2 + t.p2**2))
+        # the scale enters nonlinearly: differences of the exact gradient
+        h = 1e-6 * np.maximum(1.0, np.abs(psi))
+        cols = [(gradient(psi + h[j] * e, interval_terms(link, *fixed.predictors(
+            psi + h[j] * e))) - grad) / h[j] for j, e in enumerate(np.eye(len(psi)))]
+        hess = np.column_stack(cols)
+        return 0.5 * (hess + hess.T)
+
     value, t = negll_parts(psi)
     for _ in range(max_iter):
-        grad = -fixed.transpose_times(w * t.p1, -w * t.p2)
-        # second derivatives of log pi in (e1, e2)
-        hess = -fixed.weighted_products(w * (t.q1 - t.p1**2), w * t.p1 * t.p2,
-                                        -w * (t.q2 + t.p2**2))
+        grad = gradient(psi, t)
+        hess = hessian(psi, t, grad)
         try:
             step = np.linalg.solve(hess, grad)
         except np.linalg.LinAlgError:
@@ -114,5 +132,5 @@ def group_level_directions(design: ClmmDesign, n_free: int) -> np.ndarray:
         directions.append(shift)
     for j, name in enumerate(design.beta_names):
         if name in absorbed:
-            directions.append(np.eye(n_free)[n_tau + j])
+            directions.append(np.eye(n_free)[design.fixed.n_tau + j])
     return np.array(directions).reshape(-1, n_free)
