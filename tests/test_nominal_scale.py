@@ -193,3 +193,140 @@ def test_the_gradient_with_vector_and_crossed_terms_and_scale_effects_is_exact()
     diff = [(model.loglik(x + h * e) - model.loglik(x - h * e)) / (2 * h)
             for e in np.eye(len(x))]
     np.testing.assert_allclose(grad, diff, atol=1e-6)
+
+
+@pytest.mark.parametrize("case_id", list(reference()["clm"]))
+def test_predicted_probabilities_of_the_observed_categories_give_r_s_loglik(case_id):
+    """For a model without random effects, sum w log P(observed) is the log-likelihood:
+    the predictions carry the per-row thresholds and the scale."""
+    case = reference()["clm"][case_id]
+    fit = clm_fit(case)
+    data = dataset(case["data"])
+    observed = data[case["formula"].split(" ~")[0]].cat.codes.to_numpy()
+    prob = fit.predict().to_numpy()[np.arange(len(data)), observed]
+    w = np.resize([1.0, 2.0, 0.5], len(data)) if case["weighted"] else np.ones(len(data))
+    assert np.dot(w, np.log(prob)) == pytest.approx(case["logLik"], abs=1e-8)
+
+
+def _wine_probabilities(params, link_cdf, nominal: bool, scale: bool):
+    """P(rating = k) on wine written out from the parameters: rating ~ temp [+ contact],
+    nominal = ~ contact, scale = ~ temp as asked."""
+    wine = dataset("wine")
+    warm = (wine["temp"] == "warm").to_numpy(float)
+    yes = (wine["contact"] == "yes").to_numpy(float)
+    if nominal:
+        tau, rest = params[:8].reshape(2, 4), params[8:]
+        alpha = tau[0][None, :] + yes[:, None] * tau[1][None, :]
+        eta, rest = warm * rest[0], rest[1:]
+    else:
+        alpha = np.broadcast_to(params[:4], (len(wine), 4))
+        eta, rest = warm * params[4] + yes * params[5], params[6:]
+    s = np.exp(warm * rest[0]) if scale else np.ones(len(wine))
+    cum = link_cdf((alpha - eta[:, None]) / s[:, None])
+    cum = np.column_stack([np.zeros(len(wine)), cum, np.ones(len(wine))])
+    return np.diff(cum, axis=1)
+
+
+@pytest.mark.parametrize(("case_id", "link", "cdf"), [
+    ("wine_both_probit", "probit", special.ndtr),
+    ("wine_scale", "logit", special.expit),
+    (None, "loglog", lambda x: np.exp(-np.exp(-x))),
+    (None, "cloglog", lambda x: -np.expm1(-np.exp(x)))])
+def test_prediction_standard_errors_are_the_delta_method(case_id, link, cdf):
+    """se_fit against J V J' with J by central differences of the probabilities written
+    out (cloglog and loglog: the end categories, where log f is inf - inf at the infinite
+    cut, used to come out NaN)."""
+    if case_id is None:
+        fit = interlace.clm("rating ~ temp + contact", dataset("wine"), link=link)
+        nominal = scale = False
+    else:
+        case = reference()["clm"][case_id]
+        fit = clm_fit(case)
+        nominal, scale = case["nominal"] is not None, case["scale"] is not None
+    params = fit.params.to_numpy()
+    ours, se = fit.predict(newdata=dataset("wine"), se_fit=True)
+    np.testing.assert_allclose(ours.to_numpy(), _wine_probabilities(params, cdf, nominal,
+                                                                     scale), atol=1e-12)
+    h = 1e-6
+    jac = np.stack([(_wine_probabilities(params + h * e, cdf, nominal, scale)
+                     - _wine_probabilities(params - h * e, cdf, nominal, scale)) / (2 * h)
+                    for e in np.eye(len(params))], axis=2)
+    expected = np.sqrt(np.einsum("nkp,pq,nkq->nk", jac, fit.vcov.to_numpy(), jac))
+    np.testing.assert_allclose(se.to_numpy(), expected, rtol=1e-5, atol=1e-9)
+
+
+def test_simulated_responses_follow_the_per_row_thresholds_and_scale():
+    """Category frequencies of many simulated responses for two rows against the
+    predicted probabilities (4 standard errors of a proportion)."""
+    case = reference()["clm"]["wine_both_probit"]
+    fit = clm_fit(case)
+    rows = dataset("wine").iloc[[0, 40]]
+    sims = fit.simulate(nsim=20_000, seed=3, newdata=rows)
+    prob = fit.predict(newdata=rows).to_numpy()
+    for i in range(2):
+        freq = sims.iloc[i].value_counts(normalize=True).reindex(fit.response_levels,
+                                                                  fill_value=0).to_numpy()
+        np.testing.assert_allclose(freq, prob[i], atol=4 * np.sqrt(0.25 / 20_000))
+
+
+@pytest.mark.parametrize("case_id", ["wine_nominal", "wine_scale", "wine_both_probit"])
+def test_summary_prints_as_r_s_summary_of_clm(case_id):
+    """Line for line, but for the statistics line (niter and max.grad are our own counts)."""
+    fit = clm_fit(reference()["clm"][case_id])
+    fit.data_name = "wine"
+    ours = str(fit.summary()).splitlines()
+    theirs = reference()["summaries"][case_id].splitlines()
+    stats_line = theirs.index(next(t for t in theirs if t.startswith(" link"))) + 1
+    assert len(ours) == len(theirs)
+    assert [i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b] == [stats_line]
+    assert ours[stats_line].split()[:5] == theirs[stats_line].split()[:5]
+
+
+def test_tables_tidy_and_to_dict_carry_the_scale_and_nominal_parts():
+    case = reference()["clm"]["wine_both_probit"]
+    fit = clm_fit(case)
+    tidy = fit.tidy()
+    assert list(tidy["kind"]) == ["threshold"] * 8 + ["fixed", "scale"]
+    np.testing.assert_allclose(tidy["estimate"].iloc[-1], case["zeta"]["tempwarm"], rtol=1e-5)
+    out = json.loads(json.dumps(fit.to_dict()))
+    assert out["scale_effects"] == pytest.approx(case["zeta"], rel=1e-5)
+    assert out["thresholds"]["contact"] == ["no", "yes"]
+    assert out["nominal"] == "contact" and out["scale"] == "temp"
+    assert "**log-scale coefficients**" in fit.summary().as_markdown()
+
+
+@pytest.mark.parametrize("case_id", list(reference()["tests"]))
+def test_nominal_and_scale_tests_are_r_s(case_id):
+    """R's table: Df, logLik, AIC, LRT, Pr(>Chi) per term, the fit itself as <none>."""
+    data_name, which, _ = case_id.split("_")
+    formula = {"wine": "rating ~ temp + contact", "soup": "SURENESS ~ PROD + DAY"}[data_name]
+    fit = interlace.clm(formula, dataset(data_name))
+    test = {"nominal": interlace.nominal_test, "scale": interlace.scale_test}[which]
+    if case_id == "wine_nominal_test":
+        # temp as a nominal effect separates the response (R's table is silent about it):
+        # its log-likelihood is the supremum, approached with unidentified thresholds
+        with pytest.warns(interlace.ConvergenceWarning, match="temp as a nominal effect"):
+            ours = test(fit)
+    else:
+        ours = test(fit)
+    theirs = reference()["tests"][case_id]
+    assert list(ours.index) == theirs["terms"]
+    for column, key in (("Df", "Df"), ("logLik", "logLik"), ("AIC", "AIC"), ("LRT", "LRT"),
+                        ("Pr(>Chi)", "p")):
+        expected = np.array([np.nan if v is None else v for v in theirs[key]], dtype=float)
+        np.testing.assert_allclose(ours[column].to_numpy(float), expected, rtol=1e-5,
+                                   atol=1e-6, equal_nan=True, err_msg=column)
+
+
+def test_nominal_test_of_a_mixed_model_keeps_its_random_effects():
+    """R has none: each row is the clmm refitted with the term as a nominal effect, so the
+    row for contact is the nominal clmm2 fit of the fixtures."""
+    fit = interlace.clmm("rating ~ temp + contact + (1|judge)", dataset("wine"))
+    with pytest.warns(interlace.ConvergenceWarning, match="temp as a nominal effect"):
+        table = interlace.nominal_test(fit)
+    nominal = reference()["clmm2"]["nominal_laplace"]
+    assert table.loc["contact", "Df"] == 3
+    assert table.loc["contact", "logLik"] == pytest.approx(
+        nominal["exact_loglik_at_its_estimates"], abs=1e-6)
+    assert table.loc["contact", "LRT"] == pytest.approx(2 * (table.loc["contact", "logLik"]
+                                                             - fit.llf))

@@ -24,6 +24,7 @@ See docs/architecture.md.
 
 from .bootstrap import bootstrap_lrt
 from .datasets import load_soup, load_wine
+from .effect_tests import nominal_test, scale_test
 from .fit import clm, clmm
 from .inference import anova
 from .model import ClmmModel, clmm_model
@@ -31,5 +32,6 @@ from .optimize import Control, OptSummary
 from .result import CLMMResult, ConvergenceWarning
 
 __all__ = ["CLMMResult", "ClmmModel", "Control", "ConvergenceWarning", "OptSummary", "anova",
-           "bootstrap_lrt", "clm", "clmm", "clmm_model", "load_soup", "load_wine"]
+           "bootstrap_lrt", "clm", "clmm", "clmm_model", "load_soup", "load_wine",
+           "nominal_test", "scale_test"]
 __version__ = "0.1.0"

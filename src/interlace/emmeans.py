@@ -76,7 +76,11 @@ def _cells(result, grid, mode, re_form):
     vcov = result.vcov.to_numpy()[: n_tau + len(result.fe_params),
                                   : n_tau + len(result.fe_params)]
     if mode in ("latent", "linear.predictor"):
-        X, offset, _, _ = model.rows(grid, "zero", True)
+        if model.nominal is not None or model.scale is not None:
+            raise ValueError(f"mode={mode!r} needs thresholds shared by every row and one "
+                             "latent scale; with nominal or scale effects use mode='prob', "
+                             "'cum.prob', 'exc.prob' or 'mean.class'")
+        X, offset = model.rows(grid, "zero", True)[:2]
         eta = X @ result.fe_params.to_numpy() + offset
         jac = model.jacobian
         alpha = jac @ np.array(list(result.threshold_params.values()))

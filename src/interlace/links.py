@@ -164,7 +164,10 @@ class Link:
         return np.exp(self.logsf(np.asarray(x, dtype=float)))
 
     def pdf(self, x: Array) -> Array:
-        return np.exp(self.logpdf(np.asarray(x, dtype=float)))
+        """f(x), 0 at +-inf (where log f of cloglog and loglog is inf - inf)."""
+        x = np.asarray(x, dtype=float)
+        with np.errstate(invalid="ignore"):
+            return np.where(np.isinf(x), 0.0, np.exp(self.logpdf(x)))
 
 
 LINKS: dict[str, Link] = {

@@ -42,6 +42,12 @@ class ClmmModel:
         _check_choices(link=link, threshold=threshold, na_action=na_action, nAGQ=nAGQ)
         if control is not None and not isinstance(control, Control):
             raise TypeError(f"control must be an interlace.Control, not {type(control).__name__}")
+        # as given, for `updated` (R's update())
+        self.arguments = {
+            "formula": formula, "data": data, "groups": groups, "random": random,
+            "link": link, "threshold": threshold, "nAGQ": nAGQ, "weights": weights,
+            "na_action": na_action, "control": control, "random_effects": random_effects,
+            "nominal": nominal, "scale": scale}
         self.control = Control() if control is None else control
         self.link = link
         self.n_agq = int(nAGQ)
@@ -73,6 +79,11 @@ class ClmmModel:
         else:
             model.objective = type(objective)(model.design, objective.link, self.control)
         return model
+
+    def updated(self, **changes) -> ClmmModel:
+        """The same model with some arguments changed (R's ``update()``), e.g.
+        ``model.updated(nominal="~ contact")``."""
+        return ClmmModel(**{**self.arguments, **changes})
 
     @property
     def parameter_names(self) -> list[str]:

@@ -227,6 +227,10 @@ def plot_latent(result, newdata=None, ax=None, n_points: int = 400):
     from .links import get_link
 
     model = result.model
+    if model.nominal is not None or model.scale is not None:
+        raise ValueError("plot_latent() draws one set of cut-points on one latent scale; a "
+                         "model with nominal or scale effects has them per row (see "
+                         "result.thresholds and predict())")
     link = get_link(model.link)
     alpha = np.array(list(result.thresholds.values()))
     if newdata is None:

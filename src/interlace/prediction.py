@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,7 @@ from .formula import ParsedFormula
 from .frames import plain_column, to_pandas
 from .intervals import log_interval_prob
 from .links import get_link
+from .nominal_scale import SideDesign, side_design
 from .rformula import FormulaParts
 from .rows import BLOCK_ROWS, row_blocks
 
@@ -60,6 +62,8 @@ class PredictionModel:
     column_kinds: dict
     block_rows: int = BLOCK_ROWS  # the fit's Control.block_rows
     factor_values: pd.DataFrame = None  # the fixed part's factors on the fitting rows
+    nominal: SideDesign | None = None  # the nominal and scale designs (specs, columns kept)
+    scale: SideDesign | None = None
 
     @classmethod
     def from_design(cls, design, parsed: ParsedFormula, link: str,
@@ -71,15 +75,18 @@ class PredictionModel:
                    design.row_labels if design.row_labels is not None
                    else pd.RangeIndex(design.n_obs),
                    design.column_levels or {}, design.column_ranges or {},
-                   design.column_kinds or {}, block_rows, design.factor_values)
+                   design.column_kinds or {}, block_rows, design.factor_values,
+                   design.nominal, design.scale if design.fixed.W is not None else None)
 
-    def rows(self, newdata, re_form, allow_new_levels: bool):
+    def rows(self, newdata, re_form, allow_new_levels: bool) -> Rows:
         """X, offset, per term (level index, covariates in the data's units, each row's level
-        label or None for the fitting rows), row labels."""
+        label or None for the fitting rows), row labels, the nominal and scale designs."""
+        fixed = self.fixed
         if newdata is None:
-            X = self.fixed.X * self.fixed.x_scale
-            return X, self.offset, [(t.index, t.covariates * t.covariate_scale, None)
-                                    for t in self.terms], self.row_labels
+            return Rows(fixed.X * fixed.x_scale, self.offset,
+                        [(t.index, t.covariates * t.covariate_scale, None) for t in self.terms],
+                        self.row_labels, None if fixed.N is None else fixed.N * fixed.n_scale,
+                        None if fixed.W is None else fixed.W * fixed.w_scale)
         df = to_pandas(newdata)
         needed = list(self.parts.fixed_columns)
         need_terms = re_form not in ("zero", None)
@@ -119,7 +126,10 @@ class PredictionModel:
                               f"fitting (e.g. {new[:3]}); their random effects are set to 0 "
                               "(allow_new_levels=False refuses them)", UserWarning, stacklevel=4)
             terms.append((index, cov, labels))
-        return X, offset, terms, df.index
+        nominal, scale = (None if side is None else side_design(
+            self.parts, which, renamed, df.index, fitted=side).matrix
+            for side, which in ((self.nominal, "nominal"), (self.scale, "scale")))
+        return Rows(X, offset, terms, df.index, nominal, scale)
 
     def _check_columns(self, frame: pd.DataFrame) -> None:
         """Each column of the kind it had in fitting, with levels seen in fitting, finite."""
@@ -138,6 +148,30 @@ class PredictionModel:
             if given == "number":
                 check_finite(frame[c].to_numpy(dtype=float)[:, None], [c], "newdata column",
                              frame.index)
+
+
+class Rows(NamedTuple):
+    """The rows to predict, each part in the data's units."""
+
+    X: np.ndarray
+    offset: np.ndarray
+    terms: list  # per random term: (level index, covariates, labels)
+    index: pd.Index
+    nominal: np.ndarray | None  # the nominal design, its intercept first
+    scale: np.ndarray | None  # the scale covariates
+
+
+def row_thresholds(result, model: PredictionModel, nominal) -> np.ndarray:
+    """The thresholds: (K-1,) without nominal effects, (rows, K-1) with them."""
+    tau = np.array(list(result.threshold_params.values()))
+    if nominal is None:
+        return model.jacobian @ tau
+    return nominal @ (tau.reshape(nominal.shape[1], -1) @ model.jacobian.T)
+
+
+def row_inverse_scale(result, scale) -> np.ndarray | None:
+    """1 / exp(w'zeta) per row; None without scale effects."""
+    return None if scale is None else np.exp(-(scale @ result.scale_params.to_numpy()))
 
 
 _KINDS = {"number": "numbers", "category": "text or categories", "bool": "true/false values"}
@@ -183,11 +217,11 @@ def predict(result, newdata=None, type: str = "prob", re_form: str = "conditiona
         except ValueError:
             raise ValueError(f"type='mean' needs numeric response levels, not {levels}") from None
 
-    X, offset, terms, index = model.rows(newdata, re_form, allow_new_levels)
+    X, offset, terms, index, nominal, scale = model.rows(newdata, re_form, allow_new_levels)
     n = X.shape[0]
     beta = result.fe_params.to_numpy()
-    tau = np.array(list(result.threshold_params.values()))
-    alpha = model.jacobian @ tau
+    alpha = row_thresholds(result, model, nominal)
+    inv_scale = row_inverse_scale(result, scale)
     eta = X @ beta + offset
 
     # the random part as quadrature: shift[i, k] with weights w[k] summing to one
@@ -211,16 +245,23 @@ def predict(result, newdata=None, type: str = "prob", re_form: str = "conditiona
         shift = np.sqrt(var)[:, None] * nodes[None, :]
         weights = w / w.sum()
 
-    n_tau = len(tau)
+    n_tau, n_zeta = len(result.threshold_params), len(result.scale_params)
     if type == "linear.predictor":
         out = (eta + shift @ weights)[:, None]
-        grad = np.concatenate([np.zeros((n, 1, n_tau)), X[:, None, :]], axis=2)
+        grad = np.concatenate([np.zeros((n, 1, n_tau)), X[:, None, :],
+                               np.zeros((n, 1, n_zeta))], axis=2)
     else:
         # rows a block at a time: the work is (rows, K, quadrature nodes)
         link = get_link(model.link)
-        parts = [_probabilities(link, model.jacobian, alpha, eta[rows], shift[rows], weights,
-                                X[rows], type, uncertainty, scores if type == "mean" else None)
-                 for rows in row_blocks(n, model.block_rows, len(levels) * shift.shape[1])]
+        parts = []
+        for rows in row_blocks(n, model.block_rows, len(levels) * shift.shape[1]):
+            design = RowDesign(X[rows], None if nominal is None else nominal[rows],
+                               None if scale is None else scale[rows],
+                               None if inv_scale is None else inv_scale[rows])
+            parts.append(_probabilities(link, model.jacobian, alpha if alpha.ndim == 1
+                                        else alpha[rows], eta[rows], shift[rows], weights,
+                                        design, type, uncertainty,
+                                        scores if type == "mean" else None))
         out = np.concatenate([p[0] for p in parts])
         grad = np.concatenate([p[1] for p in parts]) if uncertainty else None
     fit = _shape(out, type, levels, index, scores if type == "mean" else None)
@@ -277,37 +318,62 @@ def _covariance(grad, vcov, fit) -> pd.DataFrame:
     return pd.DataFrame(flat @ vcov @ flat.T, index=labels, columns=labels)
 
 
-def _probabilities(link, jacobian, alpha, eta, shift, weights, X, type, derivatives, scores):
+class RowDesign(NamedTuple):
+    """A block of rows' covariates: X, the nominal and scale designs, 1 / scale."""
+
+    X: np.ndarray
+    nominal: np.ndarray | None
+    scale: np.ndarray | None
+    inv_scale: np.ndarray | None
+
+
+def _probabilities(link, jacobian, alpha, eta, shift, weights, rows: RowDesign, type,
+                   derivatives, scores):
     """Probabilities (or cumulative ones, or the mean) for some rows, and (with
-    ``derivatives``) their derivatives in the threshold parameters and coefficients,
-    (rows, predictions per row, parameters)."""
-    cuts = np.concatenate([[-np.inf], alpha, [np.inf]])
-    upper = cuts[1:][None, :, None] - eta[:, None, None] - shift[:, None, :]  # (n, K, nodes)
-    lower = cuts[:-1][None, :, None] - eta[:, None, None] - shift[:, None, :]
+    ``derivatives``) their derivatives in the threshold (and nominal) parameters, the
+    coefficients and the scale coefficients, (rows, predictions per row, parameters).
+    ``alpha``: the thresholds, (K-1,) or per row (rows, K-1)."""
+    n = len(eta)
+    alpha = np.broadcast_to(alpha, (n, jacobian.shape[0]))
+    inf = np.full((n, 1), np.inf)
+    cuts = np.concatenate([-inf, alpha, inf], axis=1)
+    s = np.ones(n) if rows.inv_scale is None else rows.inv_scale
+    upper = (cuts[:, 1:, None] - eta[:, None, None] - shift[:, None, :]) * s[:, None, None]
+    lower = (cuts[:, :-1, None] - eta[:, None, None] - shift[:, None, :]) * s[:, None, None]
     if type == "cum.prob":
         out = link.cdf(upper[:, :-1, :]) @ weights
     else:
         out = np.exp(log_interval_prob(link, upper, lower)) @ weights  # (n, K)
     if not derivatives:
         return out, None
-    n_tau = jacobian.shape[1]
-    jac = np.vstack([np.zeros((1, n_tau)), jacobian, np.zeros((1, n_tau))])
-    fu = link.pdf(upper) @ weights  # f(alpha_k - eta - shift), 0 at the infinite cuts
-    fl = link.pdf(lower) @ weights
+    n_alpha = jacobian.shape[1]
+    jac = np.vstack([np.zeros((1, n_alpha)), jacobian, np.zeros((1, n_alpha))])
+    # f(upper) and f(upper) * upper over the nodes, 0 at the infinite cuts
+    fu, fl = link.pdf(upper) @ weights * s[:, None], link.pdf(lower) @ weights * s[:, None]
+    with np.errstate(invalid="ignore"):
+        gu = np.where(np.isfinite(upper), link.pdf(upper) * upper, 0.0) @ weights
+        gl = np.where(np.isfinite(lower), link.pdf(lower) * lower, 0.0) @ weights
+    nominal = np.ones((n, 1)) if rows.nominal is None else rows.nominal
     if type == "cum.prob":
-        g_tau = fu[:, :-1, None] * jac[None, 1:-1, :]
-        g_beta = -fu[:, :-1, None] * X[:, None, :]
+        fu, fl, gu, gl, jac_u, jac_l = fu[:, :-1], 0.0 * fu[:, :-1], gu[:, :-1], 0.0, \
+            jac[None, 1:-1, :], 0.0
     else:
-        g_tau = fu[:, :, None] * jac[None, 1:, :] - fl[:, :, None] * jac[None, :-1, :]
-        g_beta = -(fu - fl)[:, :, None] * X[:, None, :]
-        if type == "mean":
-            g_tau = np.einsum("k,nkp->np", scores, g_tau)[:, None, :]
-            g_beta = np.einsum("k,nkp->np", scores, g_beta)[:, None, :]
-    return out, np.concatenate([g_tau, g_beta], axis=2)
+        jac_u, jac_l = jac[None, 1:, :], jac[None, :-1, :]
+    g_alpha = fu[:, :, None] * jac_u - fl[:, :, None] * jac_l  # (n, k, n_alpha)
+    g_tau = (g_alpha[:, :, None, :] * nominal[:, None, :, None]).reshape(
+        n, g_alpha.shape[1], nominal.shape[1] * n_alpha)
+    g_beta = -(fu - fl)[:, :, None] * rows.X[:, None, :]
+    blocks = [g_tau, g_beta]
+    if rows.scale is not None:
+        blocks.append(-(gu - gl)[:, :, None] * rows.scale[:, None, :])
+    grad = np.concatenate(blocks, axis=2)
+    if type == "mean":
+        grad = np.einsum("k,nkp->np", scores, grad)[:, None, :]
+    return out, grad
 
 
 def _vcov_psi(result) -> np.ndarray:
-    n_psi = len(result.threshold_params) + len(result.fe_params)
+    n_psi = len(result.threshold_params) + len(result.fe_params) + len(result.scale_params)
     return result.vcov.to_numpy()[:n_psi, :n_psi]
 
 

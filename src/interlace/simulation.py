@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .links import get_link
+from .prediction import row_inverse_scale, row_thresholds
 
 RE_FORMS = ("conditional", "new", None)
 
@@ -33,7 +34,7 @@ def simulate(result, nsim: int = 1, seed=None, re_form: str | None = "conditiona
         raise TypeError(f"seed must be an integer or a numpy Generator, not {seed!r}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     model = result.model
-    X, offset, terms, index = model.rows(newdata, re_form, allow_new_levels)
+    X, offset, terms, index, nominal, scale = model.rows(newdata, re_form, allow_new_levels)
     n = X.shape[0]
     latent_mean = (X @ result.fe_params.to_numpy() + offset)[:, None]
     if re_form == "conditional":
@@ -44,9 +45,14 @@ def simulate(result, nsim: int = 1, seed=None, re_form: str | None = "conditiona
     elif re_form == "new":
         latent_mean = latent_mean + _new_random_part(result, terms, n, nsim, rng)
     link = get_link(model.link)
-    alpha = model.jacobian @ np.array(list(result.threshold_params.values()))
-    latent = latent_mean + link.ppf(rng.uniform(size=(n, nsim)))
-    codes = np.searchsorted(alpha, latent)  # the number of thresholds below y*
+    alpha = row_thresholds(result, model, nominal)
+    noise = link.ppf(rng.uniform(size=(n, nsim)))
+    inv_scale = row_inverse_scale(result, scale)
+    latent = latent_mean + (noise if inv_scale is None else noise / inv_scale[:, None])
+    if alpha.ndim == 1:
+        codes = np.searchsorted(alpha, latent)  # the number of thresholds below y*
+    else:  # thresholds per row (nominal effects)
+        codes = (latent[:, :, None] > alpha[:, None, :]).sum(axis=2)
     levels = model.response_levels
     return pd.DataFrame({f"sim_{s + 1}": pd.Categorical.from_codes(codes[:, s], levels,
                                                                    ordered=True)

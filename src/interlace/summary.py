@@ -54,6 +54,10 @@ class Summary:
         else:
             lines = ["Cumulative Link Mixed Model fitted with the Laplace approximation", ""]
         lines.append(f"formula: {r.formula}")
+        if r.scale_formula is not None:
+            lines.append(f"scale:   ~{r.scale_formula}")
+        if r.nominal_formula is not None:
+            lines.append(f"nominal: ~{r.nominal_formula}")
         if r.data_name:
             lines.append(f"data:    {r.data_name}")
         lines += ["", self.info_line(), ""]
@@ -66,6 +70,10 @@ class Summary:
             lines.append(coef_table(list(r.fe_params.index), r.fe_params.values, r.fe_bse.values))
         else:
             lines.append("No Coefficients")
+        if len(r.scale_params):
+            lines += ["", "log-scale coefficients:"]
+            lines.append(coef_table(list(r.scale_params.index), r.scale_params.values,
+                                    r.scale_bse.values))
         lines += ["", "Threshold coefficients:"]
         lines.append(coef_table(list(r.threshold_params), list(r.threshold_params.values()),
                                 list(r.threshold_params_bse.values()), pvalues=False))

@@ -20,7 +20,8 @@ _LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"
 
 
 def summary_tables(result) -> list[tuple[str, list[str], list[list[str]]]]:
-    """(title, header, rows) for the fit, the random effects, coefficients and thresholds."""
+    """(title, header, rows) for the fit, the random effects, coefficients, scale
+    coefficients and thresholds."""
     fit = ("Model", ["formula", "link", "threshold", "nobs", "logLik", "AIC"],
            [[result.formula, result.link, result.threshold, f"{result.nobs:g}",
              f"{result.llf:.2f}", f"{result.aic:.2f}"]])
@@ -43,6 +44,10 @@ def summary_tables(result) -> list[tuple[str, list[str], list[list[str]]]]:
         header, rows = coef_rows(list(result.fe_params.index), result.fe_params.to_numpy(),
                                  result.fe_bse.to_numpy(), True)
         tables.append(("Coefficients", header, rows))
+    if len(result.scale_params):
+        header, rows = coef_rows(list(result.scale_params.index),
+                                 result.scale_params.to_numpy(), result.scale_bse.to_numpy(), True)
+        tables.append(("log-scale coefficients", header, rows))
     header, rows = coef_rows(list(result.threshold_params),
                              list(result.threshold_params.values()),
                              list(result.threshold_params_bse.values()), False)
@@ -105,7 +110,8 @@ def tidy_table(result, level: float, exponentiate: bool,
     own = ci.reindex(est.index)  # the thresholds' and coefficients' rows
     n_tau = len(result.threshold_params)
     rows = pd.DataFrame({
-        "term": est.index, "kind": ["threshold"] * n_tau + ["fixed"] * len(result.fe_params),
+        "term": est.index, "kind": (["threshold"] * n_tau + ["fixed"] * len(result.fe_params)
+                                    + ["scale"] * len(result.scale_params)),
         "estimate": est.to_numpy(), "std_error": se.to_numpy(), "statistic": z.to_numpy(),
         "p_value": np.asarray(p),
         "conf_low": own["lower"].to_numpy(), "conf_high": own["upper"].to_numpy(),
@@ -146,10 +152,16 @@ def plain_values(result) -> dict:
         "nAGQ": result.n_agq, "nobs": result.nobs, "logLik": result.llf, "AIC": result.aic,
         "BIC": result.bic, "converged": result.converged, "messages": list(result.messages),
         "max_grad": result.max_grad, "cond_H": result.cond_hessian,
-        "thresholds": dict(result.thresholds), "threshold_bse": dict(result.threshold_bse),
+        "thresholds": (result.thresholds.to_dict(orient="list")
+                       if isinstance(result.thresholds, pd.DataFrame)
+                       else dict(result.thresholds)),
+        "threshold_bse": dict(result.threshold_bse),
         "threshold_params": dict(result.threshold_params),
         "threshold_params_bse": dict(result.threshold_params_bse),
         "fixed_effects": result.fe_params.to_dict(), "fixed_effects_bse": result.fe_bse.to_dict(),
+        "scale_effects": result.scale_params.to_dict(),
+        "scale_effects_bse": result.scale_bse.to_dict(),
+        "nominal": result.nominal_formula, "scale": result.scale_formula,
         "variance_components": {g: vc_out(v) for g, v in result.variance_components.items()},
         "theta": result.theta.tolist(), "ngroups": dict(result.ngroups),
         "random_effects": {g: {"levels": list(df.index), "terms": list(df.columns),
