@@ -201,3 +201,24 @@ def test_summary_format_and_tidy_interval_options(tmp_path):
                           (["--tidy", "t.csv", "--level", "95"], "level must be a number")):
         out = run("clmm", *args, cwd=tmp_path)
         assert out.returncode == 2 and message in out.stderr and out.stdout == ""
+
+
+def test_nominal_and_scale_effects_from_the_command_line(tmp_path):
+    """The same fit as the API's (the clmm2 fixture's nominal model), printed with R's
+    nominal: line and written to JSON."""
+    import json
+
+    from test_nominal_scale import reference
+
+    wine = dataset("wine")
+    wine.to_csv(tmp_path / "wine.csv", index=False)
+    ran = run("clmm", "--data", "wine.csv", "--formula", "rating ~ temp + (1|judge)",
+              "--nominal", "~ contact", "--json", "fit.json", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert "nominal: ~contact" in ran.stdout and "1|2.contactyes" in ran.stdout
+    out = json.loads((tmp_path / "fit.json").read_text())
+    expected = reference()["clmm2"]["nominal_laplace"]["exact_loglik_at_its_estimates"]
+    assert out["logLik"] == pytest.approx(expected, abs=1e-6)
+    ran = run("clmm", "--data", "wine.csv", "--formula", "rating ~ temp + contact + (1|judge)",
+              "--scale", "~ temp", cwd=tmp_path)
+    assert ran.returncode == 0 and "log-scale coefficients:" in ran.stdout

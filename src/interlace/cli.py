@@ -144,6 +144,10 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--random", action="append", help="lme4-style random term, e.g. '(1|judge)'")
     fit.add_argument("--link", default="logit", choices=list(LINKS))
     fit.add_argument("--threshold", default="flexible", choices=list(THRESHOLD_STRUCTURES))
+    fit.add_argument("--nominal", metavar="'~ TERMS'",
+                     help="nominal effects, one per threshold, e.g. '~ contact'")
+    fit.add_argument("--scale", metavar="'~ TERMS'",
+                     help="scale effects on the latent variable, e.g. '~ temp'")
     fit.add_argument("--nagq", type=int, default=1)
     fit.add_argument("--optimizer", default="auto", choices=list(OPTIMIZERS))
     fit.add_argument("--levels", action="append", metavar="COLUMN=A,B,...",
@@ -202,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
             result = interlace.clmm(
                 formula, data, groups=args.groups, random=args.random, link=args.link,
                 threshold=args.threshold, nAGQ=args.nagq, optimizer=args.optimizer,
-                verbose=args.verbose, threads=args.threads,
+                verbose=args.verbose, threads=args.threads, nominal=args.nominal,
+                scale=args.scale,
                 # the process is ours: its allocator may keep large blocks (memory.py)
                 control=interlace.Control(reuse_large_blocks=True),
             )
