@@ -16,7 +16,7 @@ ROOT = Path(__file__).parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 MODULES = ["interlace.fit", "interlace.model", "interlace.result", "interlace.after_fit",
            "interlace.datasets",
-           "interlace.inference"]
+           "interlace.inference", "interlace.effect_tests"]
 
 
 def python_blocks(path: Path) -> list[str]:
