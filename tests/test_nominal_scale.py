@@ -8,6 +8,7 @@ import json
 from functools import cache
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import optimize, special
 
@@ -184,9 +185,11 @@ def test_the_gradient_with_nominal_and_scale_effects_is_exact(kwargs):
     np.testing.assert_allclose(grad, diff, atol=1e-6)
 
 
-def test_the_gradient_with_vector_and_crossed_terms_and_scale_effects_is_exact():
+@pytest.mark.parametrize("link", ["logit", "probit", "cloglog", "loglog", "cauchit"])
+def test_the_gradient_with_vector_and_crossed_terms_and_scale_effects_is_exact(link):
     model = interlace.clmm_model("rating ~ temp + (1 + contact|judge) + (1|bottle)",
-                                 dataset("wine"), scale="~ temp", nominal="~ contact")
+                                 dataset("wine"), scale="~ temp", nominal="~ contact",
+                                 link=link)
     x = model.start() + 0.1 * np.random.default_rng(2).normal(size=len(model.parameter_names))
     _, grad = model.loglik_and_gradient(x)
     h = 1e-6
@@ -330,3 +333,50 @@ def test_nominal_test_of_a_mixed_model_keeps_its_random_effects():
         nominal["exact_loglik_at_its_estimates"], abs=1e-6)
     assert table.loc["contact", "LRT"] == pytest.approx(2 * (table.loc["contact", "logLik"]
                                                              - fit.llf))
+
+
+def test_thresholds_that_cross_in_a_row_of_theta_are_named():
+    """Three of the four combinations of two nominal factors observed, with weights equal to
+    the probabilities of thresholds (-1, 1) moved by (+0.75, -0.75) for each factor: the
+    model is saturated, so the fit is that truth, and the unobserved combination (b, d)
+    gets thresholds (0.5, -0.5)."""
+    from scipy.special import expit
+
+    rows = []
+    for a, b in (("a", "c"), ("b", "c"), ("a", "d")):
+        shift = 0.75 * ((a == "b") + (b == "d"))
+        cum = expit(np.array([-1 + shift, 1 - shift]))
+        prob = np.diff(np.concatenate([[0.0], cum, [1.0]]))
+        rows += [{"A": a, "B": b, "y": k, "w": 100 * p} for k, p in zip("123", prob)]
+    data = pd.DataFrame(rows)
+    data["y"] = pd.Categorical(data["y"], ordered=True)
+    with pytest.warns(UserWarning, match=r"not increasing for A=b, B=d \("):
+        fit = interlace.clm("y ~ 1", data, nominal="~ A + B", weights="w")
+    theta = fit.thresholds.set_index(["A", "B"])
+    np.testing.assert_allclose(theta.loc[("b", "d")].to_numpy(float), [0.5, -0.5], atol=1e-5)
+
+
+def test_nominal_and_scale_arguments_are_checked():
+    wine = dataset("wine")
+    with pytest.raises(ValueError, match="one-sided"):
+        interlace.clm("rating ~ temp", wine, scale="rating ~ contact")
+    with pytest.raises(TypeError, match="nominal= takes a one-sided formula"):
+        interlace.clm("rating ~ temp", wine, nominal=["contact"])
+    with pytest.raises(ValueError, match="random terms and offsets belong"):
+        interlace.clmm("rating ~ temp + (1|judge)", wine, nominal="~ contact + (1|bottle)")
+    with pytest.raises(ValueError, match="'colour'"):
+        interlace.clm("rating ~ temp", wine, nominal="~ colour")
+
+
+def test_a_nominal_level_that_empties_a_threshold_is_said():
+    """A level of a nominal factor in which the top categories never occur leaves its last
+    nominal parameters unidentified (they run off to infinity): the fit says so instead of
+    returning a number."""
+    wine = dataset("wine").copy()
+    low = (wine["rating"].astype(int) <= 3) & (wine["judge"].astype(int) <= 4)
+    wine["group"] = np.where(low, "x", "y")
+    with pytest.warns(UserWarning) as record:
+        fit = interlace.clm("rating ~ temp", wine, nominal="~ group")
+    said = " ".join(str(r.message) for r in record)
+    assert "not identified" in said and "not increasing for group=x" in said
+    assert not fit.converged

@@ -177,8 +177,8 @@ class FixedPart:
         # per category, the X rows weighted by what meets the upper and the lower table
         c1, c2 = w11 + w12, w12 + w22
         tau_beta = np.vstack([
-            -(up.T @ np.stack([by(c1, a, x) for x in X.T], 1).reshape(K, -1)
-              + lo.T @ np.stack([by(c2, a, x) for x in X.T], 1).reshape(K, -1))
+            -(up.T @ np.stack([by(c1, a, x) for x in X.T] + [np.zeros(K)], 1)[:, :-1]
+              + lo.T @ np.stack([by(c2, a, x) for x in X.T] + [np.zeros(K)], 1)[:, :-1])
             for a in nominal])
         beta_beta = X.T @ ((c1 + c2)[:, None] * X)
         return np.block([[tau_tau, tau_beta], [tau_beta.T, beta_beta]])

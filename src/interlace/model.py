@@ -23,6 +23,7 @@ from .formula import parse_formula
 from .laplace import LaplaceObjective
 from .links import LINKS, get_link
 from .memory import reuse_large_blocks
+from .nominal_scale import crossing_rows
 from .optimize.control import OPTIMIZERS, Control, OptSummary
 from .optimize.convergence import check_convergence
 from .optimize.start import fit_clm
@@ -143,9 +144,17 @@ class ClmmModel:
         summary.n_evaluations, summary.n_inner = objective.n_evaluations, objective.n_inner
         summary.max_grad, summary.converged = max_grad, not problems
         summary.elapsed = time.perf_counter() - started
-        return CLMMResult.from_fit(
+        result = CLMMResult.from_fit(
             model=self, phi=optimum.phi, modes=modes, param=param, hessian=hessian,
             vcov_free=vcov, messages=problems, optinfo=summary)
+        if design.nominal is not None:
+            crossing = crossing_rows(result.thresholds, design.thresholds.cut_names)
+            if crossing:
+                warnings.warn(f"the thresholds are not increasing for {'; '.join(crossing)} "
+                              "(rows of result.thresholds): a category there has a negative "
+                              "probability; the nominal effects extrapolate beyond the data",
+                              UserWarning, stacklevel=3)
+        return result
 
     def _theta0(self, theta0) -> np.ndarray:
         random = self.design.random

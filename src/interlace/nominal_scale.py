@@ -66,3 +66,13 @@ def scale_param_names(names, beta_names) -> list:
     """The scale coefficients' names in ``params``: ``scale:`` in front of a name that
     would otherwise repeat a fixed effect's."""
     return [f"scale:{n}" if n in beta_names else n for n in names]
+
+
+def crossing_rows(theta: pd.DataFrame, cut_names) -> list[str]:
+    """The rows of R's ``Theta`` whose thresholds are not increasing, as ``column=value``
+    text: there some category has a negative probability."""
+    cuts = theta[list(cut_names)].to_numpy(dtype=float)
+    bad = np.flatnonzero((np.diff(cuts, axis=1) <= 0).any(axis=1))
+    labels = theta.drop(columns=list(cut_names))
+    return [", ".join(f"{c}={labels.iloc[i][c]}" for c in labels.columns) or str(i)
+            for i in bad]
