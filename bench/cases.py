@@ -28,6 +28,15 @@ def _quadrature(case: Callable[[], Case], n_agq: int) -> Callable[[], Case]:
     return make
 
 
+def _nominal_scale() -> Case:
+    """#12's goal: the 100k crossed case with x2 as a nominal effect and x1 on the scale,
+    in at most 2x the time of the model without them (R's clmm has neither)."""
+    base = simulate.crossed(100_000, 2000, 500)
+    return Case("crossed_100k_nominal_scale", "y ~ x1 + (1|subject) + (1|item)", base.data,
+                f"{base.description}, nominal = ~ x2, scale = ~ x1", nominal="~ x2",
+                scale="~ x1")
+
+
 CASES: dict[str, Callable[[], Case]] = {
     "wine": _wine,
     "soup": _soup,
@@ -37,6 +46,7 @@ CASES: dict[str, Callable[[], Case]] = {
     "single_20k_500": lambda: simulate.single(20_000, 500),
     "crossed_20k_300x200": lambda: simulate.crossed(20_000, 300, 200),
     "crossed_100k_2000x500": lambda: simulate.crossed(100_000, 2000, 500),
+    "crossed_100k_nominal_scale": _nominal_scale,
     "nested_30k_2400_130": lambda: simulate.nested(30_000, 2400, 130),
     "slopes_50k_1000": lambda: simulate.slopes(50_000, 1000),
     "scaling_10k": lambda: simulate.single(10_000, 1000, seed=5),
@@ -50,6 +60,7 @@ CASES: dict[str, Callable[[], Case]] = {
 
 # R is run where it finishes in reasonable time; beyond 100k rows the series is ours only.
 R_CASES = [name for name in CASES
-           if name not in ("scaling_1M", "levels_1M_300k", "scaling_3M", "levels_3M_1M")]
+           if name not in ("scaling_1M", "levels_1M_300k", "scaling_3M", "levels_3M_1M",
+                           "crossed_100k_nominal_scale")]
 BUILTIN_R_DATA = {"wine": "wine", "soup": "soup", "wine_agq10": "wine", "soup_agq7": "soup",
                   "soup_agq-7": "soup"}

@@ -28,7 +28,8 @@ def main(name: str, repeats: int) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             start = time.perf_counter()
-            fit = interlace.clmm(case.formula, case.data, nAGQ=case.nagq)
+            fit = interlace.clmm(case.formula, case.data, nAGQ=case.nagq,
+                                 nominal=case.nominal, scale=case.scale)
             times.append(time.perf_counter() - start)
         if times[0] > 10.0:
             break

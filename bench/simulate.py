@@ -22,6 +22,8 @@ class Case:
     data: pd.DataFrame
     description: str
     nagq: int = 1  # 1: Laplace; else the quadrature rule, as clmm(nAGQ=)
+    nominal: str | None = None  # clmm(nominal=, scale=)
+    scale: str | None = None
 
 
 def _response(latent: np.ndarray) -> pd.Categorical:
