@@ -89,9 +89,17 @@ class _ProfileJob:
         if not np.isfinite(scale) or scale <= 0 or (fitter.is_sd[j] and name not in self.se):
             scale = 0.1 * max(1.0, abs(phi_hat[j]))
 
+        # the others' standard errors scale the refits' optimiser: a unit step is then
+        # about one SE in every direction (unscaled, L-BFGS-B's first step of length 1 can
+        # cross thresholds and stop it there)
+        step = np.array([self.se.get(n, np.nan) for n in fitter.names]) * fitter.scale
+        step = np.where(np.isfinite(step) & (step > 0), step,
+                        0.1 * np.maximum(1.0, np.abs(phi_hat)))
+
         def drop(value):
             start = fitter.conditional_start(j, value)
-            return _profile_value(objective, start, lower, j, value) - best - self.target
+            return (_profile_value(objective, start, lower, j, value, step)
+                    - best - self.target)
 
         bounds = [_find_bound(drop, phi_hat[j], direction, scale, lower[j])
                   for direction in (-1.0, 1.0)]
@@ -127,22 +135,25 @@ class _ProfileJob:
         return bounds
 
 
-def _profile_value(objective, phi_hat, lower, j, value) -> float:
+def _profile_value(objective, phi_hat, lower, j, value, step=None) -> float:
     """min over the other parameters of the objective, with parameter j held at value,
-    starting from ``phi_hat``."""
+    starting from ``phi_hat``; ``step``: each parameter's typical scale (its standard
+    error), by which the optimiser's coordinates are divided."""
     free = np.ones(len(phi_hat), bool)
     free[j] = False
+    d = np.ones(free.sum()) if step is None else np.asarray(step, dtype=float)[free]
+    start = phi_hat[free]
 
-    def fun(x):
+    def fun(z):
         phi = phi_hat.copy()
-        phi[free] = x
+        phi[free] = start + d * z
         phi[j] = value
         v, g = objective.value_and_grad(phi)
-        return v, g[free]
+        return v, g[free] * d
 
-    start = phi_hat[free]
-    bounds = list(zip(lower[free], [np.inf] * free.sum()))
-    res = scipy.optimize.minimize(fun, start, jac=True, method="L-BFGS-B", bounds=bounds,
+    bounds = list(zip((lower[free] - start) / d, [np.inf] * free.sum()))
+    res = scipy.optimize.minimize(fun, np.zeros(free.sum()), jac=True, method="L-BFGS-B",
+                                  bounds=bounds,
                                   options={"ftol": 1e-13, "gtol": 1e-8, "maxiter": 500})
     return float(res.fun)
 
