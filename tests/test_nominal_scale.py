@@ -50,7 +50,9 @@ def test_clm_with_nominal_and_scale_effects_is_r_s_clm(case_id):
                                    rtol=1e-4)
     if case["theta"] is not None:  # R's Theta: thresholds per level of the nominal factors
         theta = fit.thresholds
+        assert list(theta.columns) == list(case["theta"])
         for column, values in case["theta"].items():
+            values = list(np.atleast_1d(values))
             if isinstance(values[0], str):
                 assert list(theta[column].astype(str)) == values
             else:
@@ -394,3 +396,15 @@ def test_profile_intervals_of_coefficients_and_scale_coefficients_are_r_s(case_i
     ours = fit.confint(method="profile", params=names)
     np.testing.assert_allclose(ours["lower"].to_numpy(), theirs["lower"], atol=2e-4)
     np.testing.assert_allclose(ours["upper"].to_numpy(), theirs["upper"], atol=2e-4)
+
+
+def test_a_missing_nominal_or_scale_value_drops_its_row():
+    wine = dataset("wine").copy()
+    wine["x"] = np.linspace(-1, 1, len(wine))
+    wine.loc[[3, 10], "x"] = np.nan
+    with pytest.warns(UserWarning, match="dropping 2 row"):
+        fit = interlace.clm("rating ~ temp", wine, nominal="~ contact", scale="~ x")
+    complete = interlace.clm("rating ~ temp", wine.drop(index=[3, 10]), nominal="~ contact",
+                             scale="~ x")
+    assert fit.nobs == 70 and fit.llf == pytest.approx(complete.llf, abs=1e-10)
+    assert list(fit.predict().index) == list(complete.predict().index)

@@ -190,3 +190,21 @@ def test_latent_picture_by_default_is_the_first_fitting_row_s():
     given = fit.plot_latent(data.iloc[[0]]).axes[0].lines[0]
     assert fit.predict(data.iloc[[0]], type="linear.predictor", re_form="zero").iloc[0] > 4
     np.testing.assert_allclose(default.get_xydata(), given.get_xydata(), atol=1e-12)
+
+
+def test_effects_of_a_nominal_variable_follow_its_thresholds_and_latent_refuses():
+    """The effects plot draws predict()'s probabilities, which carry the nominal thresholds
+    and the scale; the latent picture has one set of cut-points and says it cannot."""
+    import interlace
+
+    wine = interlace.load_wine()
+    fit = interlace.clmm("rating ~ temp + (1|judge)", wine, nominal="~ contact",
+                         scale="~ temp")
+    ax = fit.plot_effects("contact").axes[0]
+    heights = np.array([line.get_ydata() for line in ax.lines])  # (categories, levels)
+    grid = pd.DataFrame({"temp": pd.Categorical(["cold", "cold"], categories=["cold", "warm"]),
+                         "contact": pd.Categorical(["no", "yes"], categories=["no", "yes"])})
+    expected = fit.predict(grid, re_form="zero").to_numpy().T
+    np.testing.assert_allclose(heights, expected, atol=1e-10)
+    with pytest.raises(ValueError, match="per row"):
+        fit.plot_latent()

@@ -5,6 +5,7 @@ the random effects' tables (R's ``ranef``, ``condVar``, ``VarCorr``), in the dat
 from __future__ import annotations
 
 import hashlib
+import re
 
 import numpy as np
 import pandas as pd
@@ -63,27 +64,35 @@ def estimates(model, phi, modes, param, hessian, vcov_free) -> dict:
 
 def nominal_thresholds(design, tau: np.ndarray) -> pd.DataFrame:
     """R's ``Theta``: the thresholds for each combination of the levels of the nominal
-    covariates (the first varying fastest, as ``expand.grid``); with a numeric nominal
-    covariate, where R gives none, the thresholds of each distinct row of the nominal
-    design."""
+    factors (the first varying fastest, as ``expand.grid``), numeric nominal covariates at
+    0, as R."""
     from .nominal_scale import side_design
 
     parts, ths = design.parts, design.thresholds
-    columns = parts.nominal_columns
-    levels = design.column_levels or {}
-    if all(c in levels for c in columns):
-        grid = pd.MultiIndex.from_product([list(levels[c]) for c in reversed(columns)])
-        frame = grid.to_frame(index=False, name=list(reversed(columns)))[columns]
-        for c in columns:
-            frame[c] = pd.Categorical(frame[c], categories=list(levels[c]))
-        matrix = side_design(parts, "nominal", parts.columns.rename(frame), frame.index,
-                             fitted=design.nominal).matrix
+    # the columns the nominal formula codes by level (contact, factor(n); not as.numeric(d)),
+    # with the levels formulaic coded them by
+    coded = {str(k): state.get("categories") for k, (kind, state)
+             in design.nominal.spec.encoder_state.items() if kind.value == "categorical"}
+    levels = {}
+    for c in parts.nominal_columns:
+        placeholder = parts.columns.placeholders[c]
+        for key, categories in coded.items():
+            if re.search(rf"\b{placeholder}(?!\w)", key) and categories is not None:
+                levels[c] = list(categories)
+    factors = [c for c in parts.nominal_columns if c in levels]
+    if factors:
+        grid = pd.MultiIndex.from_product([levels[c] for c in reversed(factors)])
+        frame = grid.to_frame(index=False, name=list(reversed(factors)))[factors]
     else:
-        matrix = np.unique(design.fixed.N * design.fixed.n_scale, axis=0)
-        frame = pd.DataFrame(matrix[:, 1:], columns=design.nominal.names[1:])
-    tau = tau.reshape(len(design.nominal.names), -1)
-    theta = matrix @ (tau @ ths.jacobian.T)
-    return pd.concat([frame.reset_index(drop=True).astype(object),
+        frame = pd.DataFrame(index=range(1))
+    seen = design.column_levels or {}
+    for c in parts.nominal_columns:
+        frame[c] = (pd.Categorical(frame[c], categories=list(seen[c]))
+                    if c in levels and c in seen else frame[c] if c in levels else 0.0)
+    matrix = side_design(parts, "nominal", parts.columns.rename(frame), frame.index,
+                         fitted=design.nominal).matrix
+    theta = matrix @ (tau.reshape(len(design.nominal.names), -1) @ ths.jacobian.T)
+    return pd.concat([frame[factors].reset_index(drop=True).astype(object),
                       pd.DataFrame(theta, columns=ths.cut_names)], axis=1)
 
 
