@@ -194,7 +194,8 @@ def test_latent_picture_by_default_is_the_first_fitting_row_s():
 
 def test_effects_of_a_nominal_variable_follow_its_thresholds_and_latent_refuses():
     """The effects plot draws predict()'s probabilities, which carry the nominal thresholds
-    and the scale; the latent picture has one set of cut-points and says it cannot."""
+    and the scale; the latent picture of one row has that row's cut-points and spread (the
+    areas between them are its probabilities), and takes one row at a time."""
     import interlace
 
     wine = interlace.load_wine()
@@ -206,5 +207,16 @@ def test_effects_of_a_nominal_variable_follow_its_thresholds_and_latent_refuses(
                          "contact": pd.Categorical(["no", "yes"], categories=["no", "yes"])})
     expected = fit.predict(grid, re_form="zero").to_numpy().T
     np.testing.assert_allclose(heights, expected, atol=1e-10)
-    with pytest.raises(ValueError, match="per row"):
-        fit.plot_latent()
+    row = wine.iloc[[40]]
+    ax = fit.plot_latent(row).axes[0]
+    cuts = [line.get_xdata()[0] for line in ax.lines[1:]]
+    theta = fit.thresholds.set_index("contact").loc[row["contact"].iloc[0]].to_numpy(float)
+    np.testing.assert_allclose(cuts, theta)
+    x, y = ax.lines[0].get_xdata(), ax.lines[0].get_ydata()
+    edges = np.concatenate([[-np.inf], cuts, [np.inf]])
+    prob = fit.predict(row, re_form="zero").to_numpy()[0]
+    for k in range(5):
+        inside = (x >= edges[k]) & (x <= edges[k + 1])
+        assert np.trapezoid(y[inside], x[inside]) == pytest.approx(prob[k], abs=0.02)
+    with pytest.raises(ValueError, match="one row at a time"):
+        fit.plot_latent(wine.iloc[[0, 40]])

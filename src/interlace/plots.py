@@ -221,39 +221,45 @@ def _typical(value) -> str:
 def plot_latent(result, newdata=None, ax=None, n_points: int = 400):
     """The model on its latent scale: for each row of ``newdata`` (default: the first
     fitting row), the density of the latent variable x'beta + e (e from the link's
-    distribution; random effects at 0) with the cut-points alpha_k drawn as vertical lines and
-    the areas between them, the category probabilities, labelled. Returns the figure."""
+    distribution, times the row's scale; random effects at 0) with the cut-points alpha_k
+    (the row's, with nominal effects) drawn as vertical lines and the areas between them,
+    the category probabilities, labelled. With nominal or scale effects, one row at a time.
+    Returns the figure."""
     plt = _pyplot()
     from .links import get_link
+    from .prediction import row_inverse_scale, row_thresholds
 
     model = result.model
-    if model.nominal is not None or model.scale is not None:
-        raise ValueError("plot_latent() draws one set of cut-points on one latent scale; a "
-                         "model with nominal or scale effects has them per row (see "
-                         "result.thresholds and predict())")
     link = get_link(model.link)
-    alpha = np.array(list(result.thresholds.values()))
+    fixed = model.fixed
     if newdata is None:
         # the first fitting row's x'beta + offset, without predicting every row
-        model = result.model
-        eta = np.array([model.fixed.X[0] * model.fixed.x_scale @ result.fe_params.to_numpy()
+        eta = np.array([fixed.X[0] * fixed.x_scale @ result.fe_params.to_numpy()
                         + model.offset[0]])
         names = ["first row"]
+        nominal = None if fixed.N is None else fixed.N[:1] * fixed.n_scale
+        scale = None if fixed.W is None else fixed.W[:1] * fixed.w_scale
     else:
-        lp = result.predict(newdata, type="linear.predictor", re_form="zero")
-        eta, names = lp.to_numpy(), [str(i) for i in lp.index]
+        X, offset, _, index, nominal, scale = model.rows(newdata, "zero", True)
+        eta, names = X @ result.fe_params.to_numpy() + offset, [str(i) for i in index]
+    if (nominal is not None or scale is not None) and len(eta) != 1:
+        raise ValueError("with nominal or scale effects each row has its own cut-points and "
+                         "latent scale: plot_latent() takes one row at a time")
+    alpha = np.atleast_2d(row_thresholds(result, model, nominal))[0]
+    inv_scale = row_inverse_scale(result, scale)
+    spread = 1.0 if inv_scale is None else 1.0 / float(inv_scale[0])
     span = np.concatenate([alpha, eta])
-    width = max(4.0, float(np.ptp(span)))
+    width = max(4.0 * spread, float(np.ptp(span)))
     x = np.linspace(span.min() - 0.6 * width, span.max() + 0.6 * width, n_points)
     if ax is None:
         fig, ax = plt.subplots(figsize=(7, 3.6))
     else:
         fig = ax.figure
     for e, name in zip(eta, names):
-        ax.plot(x, link.pdf(x - e), label=f"{name}: x'beta = {e:.2f}")
+        ax.plot(x, link.pdf((x - e) / spread) / spread, label=f"{name}: x'beta = {e:.2f}")
     for k, a in enumerate(alpha):
         ax.axvline(a, color="grey", linewidth=0.8, linestyle="--")
-        ax.text(a, ax.get_ylim()[1] * 0.95, list(result.thresholds)[k], rotation=90,
+        ax.text(a, ax.get_ylim()[1] * 0.95, model.cut_names[k], rotation=90,
                 ha="right", va="top", fontsize=7)
     ax.set_xlabel(f"latent scale ({model.link} link)")
     ax.set_ylabel("density")

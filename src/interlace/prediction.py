@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import NamedTuple
 
 import numpy as np
@@ -64,6 +65,12 @@ class PredictionModel:
     factor_values: pd.DataFrame = None  # the fixed part's factors on the fitting rows
     nominal: SideDesign | None = None  # the nominal and scale designs (specs, columns kept)
     scale: SideDesign | None = None
+
+    @property
+    def cut_names(self) -> list[str]:
+        """The thresholds' names, ``1|2``, ..., as R's."""
+        levels = self.response_levels
+        return [f"{a}|{b}" for a, b in pairwise(levels)]
 
     @classmethod
     def from_design(cls, design, parsed: ParsedFormula, link: str,
