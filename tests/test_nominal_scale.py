@@ -400,11 +400,14 @@ def test_profile_intervals_of_coefficients_and_scale_coefficients_are_r_s(case_i
 
 def test_a_missing_nominal_or_scale_value_drops_its_row():
     wine = dataset("wine").copy()
-    wine["x"] = np.linspace(-1, 1, len(wine))
-    wine.loc[[3, 10], "x"] = np.nan
+    wine["x"] = np.random.default_rng(4).normal(size=len(wine))
+    wine.loc[3, "x"] = np.nan
+    wine["contact"] = wine["contact"].astype(object)
+    wine.loc[10, "contact"] = None
     with pytest.warns(UserWarning, match="dropping 2 row"):
-        fit = interlace.clm("rating ~ temp", wine, nominal="~ contact", scale="~ x")
-    complete = interlace.clm("rating ~ temp", wine.drop(index=[3, 10]), nominal="~ contact",
-                             scale="~ x")
+        fit = interlace.clm("rating ~ temp", wine, nominal="~ x", scale="~ contact")
+    complete = interlace.clm("rating ~ temp", wine.drop(index=[3, 10]), nominal="~ x",
+                             scale="~ contact")
+    assert fit.converged and complete.converged
     assert fit.nobs == 70 and fit.llf == pytest.approx(complete.llf, abs=1e-10)
     assert list(fit.predict().index) == list(complete.predict().index)

@@ -25,10 +25,10 @@ def nominal_test(result) -> pd.DataFrame:
     Examples
     --------
     >>> import interlace
-    >>> fit = interlace.clm("rating ~ temp + contact", interlace.load_wine())
+    >>> fit = interlace.clm("SURENESS ~ PROD + DAY", interlace.load_soup())
     >>> table = interlace.nominal_test(fit)
     >>> [int(d) for d in table["Df"].iloc[1:]], round(float(table["LRT"].iloc[1]), 3)
-    ([3, 3], 3.175)
+    ([4, 4], 10.942)
     """
     return _term_tests(result, "nominal")
 

@@ -139,7 +139,8 @@ class ClmmModel:
         problems, vcov = check_convergence(design, max_grad, optimum.optimizer_ok,
                                            optimum.message, modes.converged, hessian, control)
         if problems:
-            warnings.warn("clmm did not converge: " + "; ".join(problems), ConvergenceWarning,
+            what = "clmm" if design.random.terms else "clm"
+            warnings.warn(f"{what} did not converge: " + "; ".join(problems), ConvergenceWarning,
                           stacklevel=3)
         summary.n_evaluations, summary.n_inner = objective.n_evaluations, objective.n_inner
         summary.max_grad, summary.converged = max_grad, not problems
