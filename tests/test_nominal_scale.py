@@ -411,3 +411,16 @@ def test_a_missing_nominal_or_scale_value_drops_its_row():
     assert fit.converged and complete.converged
     assert fit.nobs == 70 and fit.llf == pytest.approx(complete.llf, abs=1e-10)
     assert list(fit.predict().index) == list(complete.predict().index)
+
+
+def test_anova_names_the_nominal_and_scale_parts():
+    """Two fits with the same formula and another scale part are told apart, as R's
+    anova.clm prints them; the test is scale_test's row."""
+    wine = dataset("wine")
+    small = interlace.clm("rating ~ temp + contact", wine)
+    large = interlace.clm("rating ~ temp + contact", wine, scale="~ temp")
+    table = interlace.anova(small, large)
+    assert list(table.columns[:3]) == ["formula", "nominal", "scale"]
+    assert list(table["scale"]) == ["~1", "~temp"] and list(table["nominal"]) == ["~1", "~1"]
+    theirs = reference()["tests"]["wine_scale_test"]
+    assert table["LR.stat"].iloc[1] == pytest.approx(theirs["LRT"][1], rel=1e-5)

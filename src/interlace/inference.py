@@ -191,7 +191,9 @@ def anova(*results) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        formula, link, threshold, no.par, AIC, logLik, LR.stat, df, Pr(>Chisq).
+        formula, link, threshold, no.par, AIC, logLik, LR.stat, df, Pr(>Chisq); with
+        nominal or scale effects in any fit, nominal and scale after formula (``~1``
+        for none), as R's anova.clm.
 
     Examples
     --------
@@ -225,6 +227,11 @@ def anova(*results) -> pd.DataFrame:
             df = r.edf - prev.edf
             row.update({"LR.stat": lr, "df": df,
                         "Pr(>Chisq)": stats.chi2.sf(lr, df) if df > 0 else np.nan})
+        if any(getattr(f, "nominal_formula", None) or getattr(f, "scale_formula", None)
+               for f in ordered):  # R's anova.clm columns, where the fits differ there
+            extra = {"nominal": f"~{getattr(r, 'nominal_formula', None) or 1}",
+                     "scale": f"~{getattr(r, 'scale_formula', None) or 1}"}
+            row = {"formula": row.pop("formula"), **extra, **row}
         rows.append(row)
         prev = r
     return pd.DataFrame(rows)
