@@ -6,7 +6,9 @@ are eliminated through a dense Schur complement S = H22 - H21 H11^-1 H12 of size
 q2 = q - q1, which is small for crossed and nested designs once the largest factor is gone;
 with a single term q2 = 0 and every operation is O(n).
 
-The sparsity pattern is fixed by the design (`HessianPattern`, built once); each
+`BlockParts` holds what some rows owning whole levels of the first term contribute (their
+H11 blocks, H12, their share of S): all the rows in `HessianFactor`, one partition's in
+`partitioned`. The sparsity pattern is fixed by the design (`HessianPattern`, built once); each
 factorisation only scatters new values into it with ``np.bincount``. The gradient of the
 Laplace objective needs H^-1 only where two columns of A meet in one observation; those
 entries are produced by `HessianFactor.observation_inverse`.
@@ -73,8 +75,19 @@ def _block_apply(blocks: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.einsum("jst,jt...->js...", blocks, xs).reshape(x.shape)
 
 
-class HessianFactor:
-    """H = I + A' diag(wd) A for the entries ``values`` (n, m) of A, factorised."""
+def schur_cholesky(schur: np.ndarray) -> np.ndarray:
+    """The lower Cholesky factor of the Schur complement."""
+    try:
+        return scipy.linalg.cholesky(schur, lower=True, check_finite=False)
+    except np.linalg.LinAlgError as exc:
+        raise NotPositiveDefinite("the Schur complement is not positive definite") from exc
+
+
+class BlockParts:
+    """What rows that own whole levels of the first term add to H: the inverse of their
+    H11 blocks and its log-determinant, H12 and M = H11^-1 H12 on their levels, and their
+    share of H22 - H12' M (without H22's identity, which the whole S takes once). With
+    all the rows, S = I + ``schur``."""
 
     def __init__(self, pattern: HessianPattern, values: np.ndarray, wd: np.ndarray):
         self.pattern = pat = pattern
@@ -86,7 +99,7 @@ class HessianFactor:
             if not np.all(h > 0):
                 raise NotPositiveDefinite("H11 is not positive definite")
             self.inv11 = (1.0 / h)[:, None, None]
-            logdet = float(np.sum(np.log(h)))
+            self.logdet11 = float(np.sum(np.log(h)))
         else:
             outer = wd[:, None, None] * v0[:, :, None] * v0[:, None, :]
             blocks = np.bincount(pat.block_index, weights=outer.ravel(),
@@ -98,9 +111,9 @@ class HessianFactor:
                 raise NotPositiveDefinite("H11 is not positive definite") from exc
             inv_chol = np.linalg.inv(chol)
             self.inv11 = np.einsum("jts,jtu->jsu", inv_chol, inv_chol)
-            logdet = 2.0 * float(np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2))))
+            self.logdet11 = 2.0 * float(np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2))))
+        self.h12 = self.m = self.schur = None
         if pat.q2 == 0:
-            self.logdet = logdet
             return
         vr = values[:, r0:]
         cross = wd[:, None, None] * v0[:, :, None] * vr[:, None, :]
@@ -110,14 +123,8 @@ class HessianFactor:
         rest = wd[:, None, None] * vr[:, :, None] * vr[:, None, :]
         h22 = np.bincount(pat.h22_index, weights=rest.ravel(),
                           minlength=pat.q2 * pat.q2).reshape(pat.q2, pat.q2)
-        h22 += np.eye(pat.q2)
         self.m = self._apply_inv11_sparse(self.h12)  # H11^-1 H12
-        schur = h22 - (self.h12.T @ self.m).toarray()
-        try:
-            self.chol_s = scipy.linalg.cholesky(schur, lower=True, check_finite=False)
-        except np.linalg.LinAlgError as exc:
-            raise NotPositiveDefinite("the Schur complement is not positive definite") from exc
-        self.logdet = logdet + 2.0 * float(np.sum(np.log(np.diag(self.chol_s))))
+        self.schur = h22 - (self.h12.T @ self.m).toarray()
 
     def _apply_inv11_sparse(self, mat: sp.csr_matrix) -> sp.csr_matrix:
         pat = self.pattern
@@ -131,6 +138,32 @@ class HessianFactor:
                 + 0 * np.arange(r)[None, :, None]).ravel()
         binv = sp.csr_matrix((self.inv11.ravel(), (rows, cols)), shape=(pat.q1, pat.q1))
         return (binv @ mat).tocsr()
+
+
+class HessianFactor:
+    """H = I + A' diag(wd) A for the entries ``values`` (n, m) of A, factorised."""
+
+    def __init__(self, pattern: HessianPattern, values: np.ndarray, wd: np.ndarray):
+        parts = BlockParts(pattern, values, wd)
+        self._take(parts)
+        self.logdet = parts.logdet11
+        if pattern.q2 == 0:
+            return
+        self.chol_s = schur_cholesky(parts.schur + np.eye(pattern.q2))
+        self.logdet += 2.0 * float(np.sum(np.log(np.diag(self.chol_s))))
+
+    def _take(self, parts: BlockParts) -> None:
+        self.pattern, self.inv11, self.h12, self.m = parts.pattern, parts.inv11, parts.h12, parts.m
+
+    @classmethod
+    def of_rows(cls, parts: BlockParts, chol_s, logdet: float) -> HessianFactor:
+        """The factor as seen from some rows owning whole levels of the first term (a
+        partition): their blocks, with the Cholesky factor of the whole S (``chol_s``) and
+        the whole log-determinant."""
+        factor = cls.__new__(cls)
+        factor._take(parts)
+        factor.chol_s, factor.logdet = chol_s, logdet
+        return factor
 
     def solve(self, b: np.ndarray) -> np.ndarray:
         """H^-1 b."""

@@ -28,6 +28,7 @@ from .optimize.control import OPTIMIZERS, Control, OptSummary
 from .optimize.convergence import check_convergence
 from .optimize.start import fit_clm
 from .optimize.strategy import maximise
+from .partitioned import InMemoryPartitions, PartitionedLaplace, split_by_first_term
 from .quadrature import QuadratureObjective
 from .result import CLMMResult, ConvergenceWarning
 from .thresholds import THRESHOLD_STRUCTURES
@@ -60,6 +61,11 @@ class ClmmModel:
         link_obj = get_link(link)
         if not random_effects:
             self.objective = FixedEffectsObjective(self.design, link_obj, self.control)
+        elif nAGQ == 1 and self.control.partitions > 1:
+            parts = split_by_first_term(self.design, self.control.partitions)
+            self.objective = PartitionedLaplace(
+                self.design, link_obj, self.control,
+                InMemoryPartitions(parts, link_obj, self.control))
         elif nAGQ == 1:
             self.objective = LaplaceObjective(self.design, link_obj, self.control)
         else:
@@ -74,7 +80,12 @@ class ClmmModel:
         model = copy.copy(self)
         model.design = with_response(self.design, codes)
         objective = self.objective
-        if isinstance(objective, QuadratureObjective):
+        if isinstance(objective, PartitionedLaplace):
+            parts = split_by_first_term(model.design, self.control.partitions)
+            model.objective = PartitionedLaplace(
+                model.design, objective.link, self.control,
+                InMemoryPartitions(parts, objective.link, self.control))
+        elif isinstance(objective, QuadratureObjective):
             model.objective = QuadratureObjective(model.design, objective.link, self.n_agq,
                                                   self.control)
         else:

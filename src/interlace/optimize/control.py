@@ -50,6 +50,9 @@ class Control:
         turns its dynamic mmap threshold off for the rest of the process (the thresholds are
         put back to glibc's defaults after the fit). The command line turns it on (the
         process is its own).
+    partitions : the Laplace objective's rows in this many partitions, each owning whole
+        levels of the first random term (`partitioned.PartitionedLaplace`, the row backend a
+        cluster runs): the same fit, sums taken in another order. 1 (default): one block.
     """
 
     grad_tol: float = 1e-4
@@ -77,6 +80,7 @@ class Control:
     block_rows: int = 1 << 15
     rows_per_level: int = 4
     reuse_large_blocks: bool = False
+    partitions: int = 1
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -92,9 +96,9 @@ class Control:
                 raise ValueError(f"Control.{f.name} must be a {f.type} "
                                  f"({'positive' if f.type == 'float' else 'non-negative'}), "
                                  f"not {value!r}")
-        if self.block_rows < 1 or self.subsample_share < 2:
-            raise ValueError("Control.block_rows must be at least 1 and subsample_share at "
-                             "least 2")
+        if self.block_rows < 1 or self.subsample_share < 2 or self.partitions < 1:
+            raise ValueError("Control.block_rows and partitions must be at least 1 and "
+                             "subsample_share at least 2")
 
 
 @dataclass

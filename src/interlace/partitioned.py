@@ -1,0 +1,382 @@
+"""The Laplace objective over partitions of the rows: the row backend a cluster implements.
+
+Each partition owns whole levels of the first (largest) random term, so its block of
+H = I + A'WDA for those levels, its conditional modes u1 and its share of the Schur
+complement S = I + sum_p (H22_p - H12_p' H11_p^-1 H12_p) stay with it (`factor.BlockParts`);
+the driver holds u2 (the other terms' modes, q2 of them) and S. One inner Newton step is two
+round trips of O(q2^2) numbers whatever the number of rows: the partitions return their
+share of h, of u2's gradient and of S; the driver solves for u2's step; the partitions take
+their own step and return the new h for the line search. The gradient is the in-memory one
+(`laplace.LaplaceObjective._gradient_rows` on each partition's rows), its implicit part
+H^-1 g_u solved the same way.
+
+`InMemoryPartitions` runs the partitions in this process (``Control.partitions``: the same
+numbers as the single-block objective, sums taken in another order); a cluster backend
+implements the same ``map``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from itertools import pairwise
+
+import numpy as np
+import scipy.linalg
+
+from .factor import BlockParts, HessianFactor, NotPositiveDefinite, _block_apply, schur_cholesky
+from .laplace import INNER_GRAD_TOL, ConditionalModes, InnerSolveError, LaplaceObjective, WarmStart
+from .rows import reduction_block_rows, row_blocks
+
+
+def split_by_first_term(design, n_partitions: int) -> list:
+    """The design cut into partitions of whole levels of the first random term (contiguous
+    runs of levels with about equal numbers of rows), each term-0 level re-indexed within
+    its partition; the other terms keep their global levels."""
+    first = design.random.terms[0]
+    counts = np.bincount(first.index, minlength=first.n_levels)
+    edges = np.searchsorted(np.cumsum(counts), np.linspace(0, counts.sum(), n_partitions + 1)[1:-1])
+    bounds = np.unique(np.concatenate([[0], edges, [first.n_levels]]))
+    parts = []
+    for lo, hi in pairwise(bounds):
+        rows = np.flatnonzero((first.index >= lo) & (first.index < hi))
+        local = design.rows(rows)
+        terms = list(local.random.terms)
+        terms[0] = dataclasses.replace(terms[0], index=terms[0].index - lo,
+                                       levels=list(first.levels[lo:hi]))
+        parts.append(dataclasses.replace(local, random=type(local.random)(terms)))
+    return parts
+
+
+class Partition:
+    """One partition's rows and what the inner solve keeps between calls: its modes u1,
+    the blocks of the last Newton step, the trial of the line search, the tangent."""
+
+    def __init__(self, design, link, control):
+        self.local = LaplaceObjective(design, link, control)
+        self.q1 = self.local.pattern.q1
+        self.u1 = np.zeros(self.q1)
+        self.tangent = None  # (phi0, u1 at phi0, du1/dphi)
+
+    # -- the inner solve ------------------------------------------------------------------
+    def start(self, phi, max_extrapolation, cold: bool) -> None:
+        if cold:
+            self.u1 = np.zeros(self.q1)
+        elif self.tangent is not None:
+            phi0, u0, du = self.tangent
+            step = phi - phi0
+            if np.max(np.abs(step), initial=0.0) <= max_extrapolation:
+                self.u1 = u0 + du @ step
+        self._setup(phi)
+
+    def _setup(self, phi) -> None:
+        local = self.local
+        psi, theta = local.split(phi)
+        fixed = local.design.fixed
+        values = local.random.values(theta)
+        inv_scale = fixed.inverse_scale(psi)
+        if inv_scale is not None:
+            values = values * inv_scale[:, None]
+        self.phi, self.values, self.inv_scale = phi.copy(), values, inv_scale
+        self.eta = fixed.predictors(psi)
+
+    def _h(self, u1, u2):
+        terms, h = self.local._at(*self.eta, self.values, np.concatenate([u1, u2]))
+        return terms, h - 0.5 * float(u2 @ u2)  # the driver adds u2'u2 once
+
+    def newton_parts(self, u2, positive: bool) -> dict:
+        """At (u1, u2): this partition's share of h, of u2's gradient and of S."""
+        terms, h = self._h(self.u1, u2)
+        if not np.isfinite(h):
+            return {"h": np.inf}
+        w = self.local.design.weights
+        dp = terms.p1 - terms.p2
+        d = dp * dp - (terms.q1 - terms.q2)
+        grad = self.local._at_times(self.values, w * dp)
+        grad[: self.q1] += self.u1
+        wd = np.maximum(w * d, 0.0) if positive else w * d
+        try:
+            parts = BlockParts(self.local.pattern, self.values, wd)
+        except NotPositiveDefinite:
+            return {"h": h, "not_pd": True}
+        grad1 = grad[: self.q1]
+        self.newton = (grad1, parts, terms, d)
+        return {"h": h, "grad2": grad[self.q1:], "schur": parts.schur,
+                "m_grad1": None if parts.m is None else parts.m.T @ grad1,
+                "logdet11": parts.logdet11, "max_grad1": float(np.max(np.abs(grad1), initial=0))}
+
+    def trial(self, u2, x2, t: float) -> dict:
+        """h at u1 - t x1, u2 - t x2, with x1 = H11^-1 (grad1 - H12 x2) this partition's step."""
+        grad1, parts, _, _ = self.newton
+        x1 = _block_apply(parts.inv11, grad1)
+        if parts.m is not None:
+            x1 = x1 - parts.m @ x2
+        u1 = self.u1 - t * x1
+        terms, h = self._h(u1, u2 - t * x2)
+        self.proposal = (u1, terms)
+        return {"h": h, "max_step": float(np.max(np.abs(x1), initial=0.0))}
+
+    def accept(self) -> None:
+        self.u1 = self.proposal[0]
+
+    def gather_u1(self) -> np.ndarray:
+        return self.u1.copy()
+
+    def set_u1(self, u_all: np.ndarray, offset: int) -> None:
+        """Take this partition's modes out of the whole first term's (a start from outside)."""
+        self.u1 = u_all[offset: offset + self.q1].copy()
+        self.tangent = None
+
+    def diagonal_blocks(self, u2, chol_s, logdet) -> np.ndarray:
+        """The diagonal blocks of H^-1 for this partition's first-term levels."""
+        return self.modes(u2, chol_s, logdet).factor.observation_inverse(self.values)[2][0]
+
+    # -- the gradient -----------------------------------------------------------------------
+    def modes(self, u2, chol_s, logdet) -> ConditionalModes:
+        _, parts, terms, d = self.newton
+        factor = HessianFactor.of_rows(parts, chol_s, logdet)
+        return ConditionalModes(self.phi, np.concatenate([self.u1, u2]), self.values, terms, d,
+                                factor, np.nan, True, self.inv_scale)
+
+    def gradient_parts(self, u2, chol_s, logdet) -> dict:
+        """This partition's explicit gradient and its shares of C and g_u: those of u1 stay
+        here, those of u2 go to the driver with M' times the u1 ones."""
+        local = self.local
+        modes = self.modes(u2, chol_s, logdet)
+        pa, lev, _ = modes.factor.observation_inverse(modes.values)
+        n_phi = local.n_psi + len(local._theta_derivs)
+        grad, cross = np.zeros(n_phi), np.zeros((len(modes.u), n_phi))
+        g_u = np.zeros(len(modes.u))
+        block = reduction_block_rows(local.block_rows, len(modes.u), local.control.rows_per_level)
+        for rows in row_blocks(local.design.n_obs, block):
+            local._gradient_rows(modes, pa, lev, modes.u, rows, grad, cross, g_u)
+        q1, m = self.q1, modes.factor.m
+        self.cross1, self.half_g_u1 = cross[:q1], 0.5 * g_u[:q1]
+        return {"grad": grad, "cross2": cross[q1:], "half_g_u2": 0.5 * g_u[q1:],
+                "m_half_g_u1": None if m is None else m.T @ self.half_g_u1,
+                "m_cross1": None if m is None else m.T @ self.cross1}
+
+    def finish_gradient(self, v2, x2) -> np.ndarray:
+        """C1' v1 with v1 = H11^-1 (g_u1 / 2 - H12 v2); keeps the tangent du1 = -x1."""
+        _, parts, _, _ = self.newton
+        v1 = _block_apply(parts.inv11, self.half_g_u1)
+        x1 = _block_apply(parts.inv11, self.cross1)
+        if parts.m is not None:
+            v1 = v1 - parts.m @ v2
+            x1 = x1 - parts.m @ x2
+        self.tangent = (self.phi, self.u1.copy(), -x1)
+        return self.cross1.T @ v1
+
+
+class InMemoryPartitions:
+    """The partitions in this process, called one after another."""
+
+    def __init__(self, designs, link, control):
+        self.partitions = [Partition(d, link, control) for d in designs]
+
+    def map(self, method: str, *args) -> list:
+        return [getattr(p, method)(*args) for p in self.partitions]
+
+
+def _sum(results, key):
+    return sum(r[key] for r in results)
+
+
+class PartitionedLaplace:
+    """L(phi) and its exact gradient over a row backend (`InMemoryPartitions`, or a
+    cluster's); the interface of `laplace.LaplaceObjective`."""
+
+    def __init__(self, design, link, control, backend):
+        self.design, self.link, self.control, self.backend = design, link, control, backend
+        self.random = design.random
+        self.n_psi = design.n_psi
+        self.pattern = _GlobalPattern(design.random)
+        self.q2 = self.pattern.q2
+        self.u2 = np.zeros(self.q2)
+        self.tangent2 = None
+        self.n_evaluations = self.n_inner = self.n_halvings = 0
+        self.max_extrapolation = 1.0
+        self.step_tol = control.inner_step_tol
+        self._last = None
+
+    def split(self, phi):
+        return phi[: self.n_psi], phi[self.n_psi:]
+
+    # -- the inner solve --------------------------------------------------------------------
+    def conditional_modes(self, phi: np.ndarray):
+        self._last = None
+        try:
+            modes = self._newton(phi, cold=False)
+            if modes.converged:
+                return modes
+        except (InnerSolveError, NotPositiveDefinite):
+            pass
+        return self._newton(phi, cold=True)
+
+    def _start_u2(self, phi, cold):
+        if cold:
+            return np.zeros(self.q2)
+        if self.tangent2 is not None:
+            phi0, u0, du = self.tangent2
+            step = phi - phi0
+            if np.max(np.abs(step), initial=0.0) <= self.max_extrapolation:
+                return u0 + du @ step
+        return self.u2.copy()
+
+    def _parts(self, u2, positive):
+        parts = self.backend.map("newton_parts", u2, positive)
+        if any("not_pd" in p for p in parts) and not positive:
+            return self._parts(u2, True), False
+        h = _sum(parts, "h") + 0.5 * float(u2 @ u2)
+        return (parts, h), not positive
+
+    def _newton(self, phi, cold: bool):
+        control = self.control
+        u2 = self._start_u2(phi, cold)
+        self.backend.map("start", phi, self.max_extrapolation, cold)
+        (parts, h), exact = self._parts(u2, False)
+        if not np.isfinite(h):
+            u2 = np.zeros(self.q2)
+            self.backend.map("start", phi, self.max_extrapolation, True)
+            (parts, h), exact = self._parts(u2, False)
+            if not np.isfinite(h):
+                raise InnerSolveError("non-finite likelihood at these parameters")
+        converged = False
+        for _ in range(control.inner_max_iter):
+            chol, logdet, x2, max_grad = self._solve(parts, u2)
+            self.n_inner += 1
+            t, noise = 1.0, 1e-13 * max(1.0, abs(h))
+            trials = self.backend.map("trial", u2, x2, t)
+            max_step = max([r["max_step"] for r in trials] + [float(np.max(np.abs(x2), initial=0))])
+            if exact and max_step < self.step_tol:
+                converged = max_grad < INNER_GRAD_TOL
+                break
+            for _ in range(control.inner_max_halvings):
+                h_new = _sum(trials, "h") + 0.5 * float((u2 - t * x2) @ (u2 - t * x2))
+                if h_new <= h + noise:
+                    break
+                t *= 0.5
+                self.n_halvings += 1
+                trials = self.backend.map("trial", u2, x2, t)
+            else:
+                break  # no decrease along Newton's direction: at the floor of precision
+            self.backend.map("accept")
+            u2 = u2 - t * x2
+            (parts, h), exact = self._parts(u2, False)
+            if not np.isfinite(h):
+                raise InnerSolveError("non-finite likelihood at the conditional modes")
+        if not converged:
+            chol, logdet, x2, max_grad = self._solve(parts, u2)
+            trials = self.backend.map("trial", u2, x2, 0.0)
+            max_step = max([r["max_step"] for r in trials] + [float(np.max(np.abs(x2), initial=0))])
+            converged = exact and max_step < 1e-6 and max_grad < INNER_GRAD_TOL
+        self.u2 = u2
+        self._chol, self._logdet = chol, logdet
+        return _Modes(phi.copy(), h + 0.5 * logdet, bool(converged), u2, self)
+
+    def _solve(self, parts, u2):
+        """S's Cholesky factor, log det H, u2's Newton step and max |gradient|."""
+        logdet = _sum(parts, "logdet11")
+        grad2 = _sum(parts, "grad2") + u2 if self.q2 else np.zeros(0)
+        max_grad = max([p["max_grad1"] for p in parts] + [float(np.max(np.abs(grad2), initial=0))])
+        if not self.q2:
+            return None, logdet, np.zeros(0), max_grad
+        chol = schur_cholesky(_sum(parts, "schur") + np.eye(self.q2))
+        logdet += 2.0 * float(np.sum(np.log(np.diag(chol))))
+        x2 = scipy.linalg.cho_solve((chol, True), grad2 - _sum(parts, "m_grad1"),
+                                    check_finite=False)
+        return chol, logdet, x2, max_grad
+
+    # -- objective -------------------------------------------------------------------------
+    def value(self, phi: np.ndarray) -> float:
+        self.n_evaluations += 1
+        try:
+            return self.conditional_modes(phi).value
+        except (InnerSolveError, NotPositiveDefinite):
+            return np.inf
+
+    def value_and_grad(self, phi: np.ndarray):
+        if self._last is not None and np.array_equal(self._last[0], phi):
+            return self._last[1], self._last[2].copy()
+        self.n_evaluations += 1
+        try:
+            modes = self.conditional_modes(phi)
+        except (InnerSolveError, NotPositiveDefinite):
+            return np.inf, np.full(len(phi), np.nan)
+        grad = self.gradient(modes)
+        self._last = (modes.phi, modes.value, grad.copy())
+        return modes.value, grad
+
+    def gradient(self, modes) -> np.ndarray:
+        parts = self.backend.map("gradient_parts", modes.u2, self._chol, self._logdet)
+        grad = _sum(parts, "grad")
+        v2 = x2 = np.zeros((0,))
+        if self.q2:
+            solve = (self._chol, True)
+            v2 = scipy.linalg.cho_solve(
+                solve, _sum(parts, "half_g_u2") - _sum(parts, "m_half_g_u1"), check_finite=False)
+            cross2 = _sum(parts, "cross2")
+            x2 = scipy.linalg.cho_solve(solve, cross2 - _sum(parts, "m_cross1"),
+                                        check_finite=False)
+            grad -= cross2.T @ v2
+            self.tangent2 = (modes.phi, modes.u2.copy(), -x2)
+        grad -= sum(self.backend.map("finish_gradient", v2, x2))
+        return grad
+
+    @property
+    def warm_start(self) -> WarmStart:
+        return WarmStart(np.concatenate(self.backend.map("gather_u1") + [self.u2]))
+
+    @warm_start.setter
+    def warm_start(self, start: WarmStart) -> None:
+        u = start.u
+        offsets = np.cumsum([0] + [p.q1 for p in self.backend.partitions])
+        for part, offset in zip(self.backend.partitions, offsets):
+            part.set_u1(u, offset)
+        self.u2 = u[self.pattern.q1:].copy()
+        self.tangent2 = None
+
+
+@dataclasses.dataclass
+class _Modes:
+    """The inner solution as the driver holds it; ``u`` and ``factor`` (for the random
+    effects' tables) gather from the partitions when asked."""
+
+    phi: np.ndarray
+    value: float
+    converged: bool
+    u2: np.ndarray
+    objective: PartitionedLaplace
+    values = None
+
+    @property
+    def u(self) -> np.ndarray:
+        return self.objective.warm_start.u
+
+    @property
+    def factor(self) -> _Inverse:
+        return _Inverse(self)
+
+
+class _Inverse:
+    """What `estimates.random_tables` asks of the factor: H^-1's diagonal blocks of the
+    first term and S^-1."""
+
+    def __init__(self, modes: _Modes):
+        self.modes = modes
+
+    def observation_inverse(self, values):
+        obj = self.modes.objective
+        p11 = np.concatenate(obj.backend.map("diagonal_blocks", self.modes.u2, obj._chol,
+                                             obj._logdet))
+        s_inv = (scipy.linalg.cho_solve((obj._chol, True), np.eye(obj.q2)) if obj.q2
+                 else None)
+        return None, None, (p11, s_inv)
+
+
+class _GlobalPattern:
+    """q1 and q2 of the whole design, without its per-row index maps."""
+
+    def __init__(self, random):
+        first = random.terms[0]
+        self.q1 = first.n_levels * first.size
+        self.q2 = random.q - self.q1
