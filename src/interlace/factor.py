@@ -31,10 +31,12 @@ class NotPositiveDefinite(np.linalg.LinAlgError):
 
 def _inverse_from_cholesky(chol_lower: np.ndarray) -> np.ndarray:
     """A^-1 from the lower Cholesky factor of A (LAPACK potri: half the work of a solve with I)."""
-    inv, info = scipy.linalg.lapack.dpotri(chol_lower, lower=1)
+    inv, info = scipy.linalg.lapack.dpotri(chol_lower, lower=1, overwrite_c=0)
     if info != 0:
         raise NotPositiveDefinite("cannot invert the Schur complement")
-    return np.tril(inv) + np.tril(inv, -1).T
+    # potri leaves the strict upper triangle as it found it: the Cholesky factor's zeros
+    inv += np.tril(inv, -1).T
+    return inv
 
 
 class HessianPattern:
