@@ -56,6 +56,7 @@ class Partition:
         self.q1 = self.local.pattern.q1
         self.u1 = np.zeros(self.q1)
         self.tangent = None  # (phi0, u1 at phi0, du1/dphi)
+        self.accepted = None  # (u2, (terms, h)) of the step just taken
 
     # -- the inner solve ------------------------------------------------------------------
     def start(self, phi, max_extrapolation, cold: bool) -> None:
@@ -66,6 +67,7 @@ class Partition:
             step = phi - phi0
             if np.max(np.abs(step), initial=0.0) <= max_extrapolation:
                 self.u1 = u0 + du @ step
+        self.accepted = None
         self._setup(phi)
 
     def _setup(self, phi) -> None:
@@ -85,7 +87,11 @@ class Partition:
 
     def newton_parts(self, u2, positive: bool) -> dict:
         """At (u1, u2): this partition's share of h, of u2's gradient and of S."""
-        terms, h = self._h(self.u1, u2)
+        accepted, self.accepted = self.accepted, None
+        if accepted is not None and np.array_equal(accepted[0], u2):
+            terms, h = accepted[1]  # the line search's last trial, taken
+        else:
+            terms, h = self._h(self.u1, u2)
         if not np.isfinite(h):
             return {"h": np.inf}
         w = self.local.design.weights
@@ -110,13 +116,14 @@ class Partition:
         x1 = _block_apply(parts.inv11, grad1)
         if parts.m is not None:
             x1 = x1 - parts.m @ x2
-        u1 = self.u1 - t * x1
-        terms, h = self._h(u1, u2 - t * x2)
-        self.proposal = (u1, terms)
+        u1, u2_trial = self.u1 - t * x1, u2 - t * x2
+        terms, h = self._h(u1, u2_trial)
+        self.proposal = (u1, u2_trial, terms, h)
         return {"h": h, "max_step": float(np.max(np.abs(x1), initial=0.0))}
 
     def accept(self) -> None:
-        self.u1 = self.proposal[0]
+        u1, u2, terms, h = self.proposal
+        self.u1, self.accepted = u1, (u2, (terms, h))
 
     def gather_u1(self) -> np.ndarray:
         return self.u1.copy()
