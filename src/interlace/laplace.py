@@ -72,7 +72,33 @@ class InnerSolveError(RuntimeError):
     """The conditional modes could not be found (non-finite likelihood)."""
 
 
-class LaplaceObjective:
+class ModesObjective:
+    """L(phi), and with its gradient, from ``conditional_modes`` and ``gradient``: the single-
+    block objective's and the partitioned one's."""
+
+    def value(self, phi: np.ndarray) -> float:
+        """L(phi); +inf where the conditional modes cannot be found (the optimiser backs off)."""
+        self.n_evaluations += 1
+        try:
+            return self.conditional_modes(phi).value
+        except (InnerSolveError, NotPositiveDefinite):
+            return np.inf
+
+    def value_and_grad(self, phi: np.ndarray) -> tuple[float, np.ndarray]:
+        # the optimiser's last point is the polish's first: answer it again without solving
+        if self._last is not None and np.array_equal(self._last[0], phi):
+            return self._last[1], self._last[2].copy()
+        self.n_evaluations += 1
+        try:
+            modes = self.conditional_modes(phi)
+        except (InnerSolveError, NotPositiveDefinite):
+            return np.inf, np.full(len(phi), np.nan)
+        grad = self.gradient(modes)
+        self._last = (modes.phi, modes.value, grad.copy())
+        return modes.value, grad
+
+
+class LaplaceObjective(ModesObjective):
     """L(phi) and its gradient, phi = (threshold parameters, beta, theta)."""
 
     def __init__(self, design: ClmmDesign, link: Link, control: Control | None = None,
@@ -218,28 +244,6 @@ class LaplaceObjective:
         self.warm_start = WarmStart(u, self.warm_start.tangent)
         return ConditionalModes(phi.copy(), u, values, terms, d, factor,
                                 h + 0.5 * factor.logdet, converged, inv_scale)
-
-    # -- objective -----------------------------------------------------------------------------
-    def value(self, phi: np.ndarray) -> float:
-        """L(phi); +inf where the conditional modes cannot be found (the optimiser backs off)."""
-        self.n_evaluations += 1
-        try:
-            return self.conditional_modes(phi).value
-        except (InnerSolveError, NotPositiveDefinite):
-            return np.inf
-
-    def value_and_grad(self, phi: np.ndarray) -> tuple[float, np.ndarray]:
-        # the optimiser's last point is the polish's first: answer it again without solving
-        if self._last is not None and np.array_equal(self._last[0], phi):
-            return self._last[1], self._last[2].copy()
-        self.n_evaluations += 1
-        try:
-            modes = self.conditional_modes(phi)
-        except (InnerSolveError, NotPositiveDefinite):
-            return np.inf, np.full(len(phi), np.nan)
-        grad = self.gradient(modes)
-        self._last = (modes.phi, modes.value, grad.copy())
-        return modes.value, grad
 
     def gradient(self, modes: ConditionalModes) -> np.ndarray:
         """The exact gradient at the conditional modes, in one pass over the observations, a

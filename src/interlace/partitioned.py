@@ -24,7 +24,14 @@ import numpy as np
 import scipy.linalg
 
 from .factor import BlockParts, HessianFactor, NotPositiveDefinite, _block_apply, schur_cholesky
-from .laplace import INNER_GRAD_TOL, ConditionalModes, InnerSolveError, LaplaceObjective, WarmStart
+from .laplace import (
+    INNER_GRAD_TOL,
+    ConditionalModes,
+    InnerSolveError,
+    LaplaceObjective,
+    ModesObjective,
+    WarmStart,
+)
 from .rows import reduction_block_rows, row_blocks
 
 
@@ -188,7 +195,7 @@ def _sum(results, key):
     return sum(r[key] for r in results)
 
 
-class PartitionedLaplace:
+class PartitionedLaplace(ModesObjective):
     """L(phi) and its exact gradient over a row backend (`InMemoryPartitions`, or a
     cluster's); the interface of `laplace.LaplaceObjective`."""
 
@@ -293,26 +300,7 @@ class PartitionedLaplace:
                                     check_finite=False)
         return chol, logdet, x2, max_grad
 
-    # -- objective -------------------------------------------------------------------------
-    def value(self, phi: np.ndarray) -> float:
-        self.n_evaluations += 1
-        try:
-            return self.conditional_modes(phi).value
-        except (InnerSolveError, NotPositiveDefinite):
-            return np.inf
-
-    def value_and_grad(self, phi: np.ndarray):
-        if self._last is not None and np.array_equal(self._last[0], phi):
-            return self._last[1], self._last[2].copy()
-        self.n_evaluations += 1
-        try:
-            modes = self.conditional_modes(phi)
-        except (InnerSolveError, NotPositiveDefinite):
-            return np.inf, np.full(len(phi), np.nan)
-        grad = self.gradient(modes)
-        self._last = (modes.phi, modes.value, grad.copy())
-        return modes.value, grad
-
+    # -- gradient ---------------------------------------------------------------------------
     def gradient(self, modes) -> np.ndarray:
         parts = self.backend.map("gradient_parts", modes.u2, self._chol, self._logdet)
         grad = _sum(parts, "grad")
