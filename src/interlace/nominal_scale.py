@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .model_matrix import check_finite, identifiable_columns, model_matrix
 from .rformula import FormulaParts, r_column_names
 
 
@@ -33,7 +34,6 @@ def side_design(parts: FormulaParts, which: str, df: pd.DataFrame, row_labels,
                 fitted: SideDesign | None = None) -> SideDesign | None:
     """The nominal (``which="nominal"``) or scale design of ``df``; None when the model has
     none. With ``fitted`` (the fitting data's) the same columns for new data."""
-    from .design import _identifiable_columns, check_finite, model_matrix
 
     expr = getattr(parts, which)
     if expr is None:
@@ -48,7 +48,7 @@ def side_design(parts: FormulaParts, which: str, df: pd.DataFrame, row_labels,
     if fitted is not None:
         keep = fitted.columns
     else:
-        keep = _identifiable_columns(full, names)
+        keep = identifiable_columns(full, names)
         if which == "nominal":
             keep = [0] + keep
     return SideDesign(full[:, keep], [names[j] for j in keep], mm.model_spec, keep)

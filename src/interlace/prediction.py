@@ -27,12 +27,12 @@ from scipy import special, stats
 
 from .arguments import check_level
 from .coding import group_labels
-from .design import check_finite, column_kind, fixed_matrix, offset_values, term_matrix
 from .fixed_part import FixedPart
 from .formula import ParsedFormula
 from .frames import plain_column, to_pandas
 from .intervals import log_interval_prob
 from .links import get_link
+from .model_matrix import check_finite, column_kind, fixed_matrix, offset_values, term_matrix
 from .nominal_scale import SideDesign, side_design
 from .rformula import FormulaParts
 from .rows import BLOCK_ROWS, row_blocks
