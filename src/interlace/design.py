@@ -60,6 +60,7 @@ class ClmmDesign:
     column_kinds: dict = None  # per column used: "number", "category" or "bool"
     factor_values: pd.DataFrame = None  # the fixed part's factors on the fitting rows (text)
     n_dropped: int = 0
+    total_weight: float | None = None  # the whole data's, where the rows are not all here
     nominal: SideDesign | None = None  # the nominal effects' design (R's names, spec)
     scale: SideDesign | None = None  # the scale effects' design
 
@@ -151,7 +152,10 @@ def usable_rows(frame: pd.DataFrame, needed, weights, na_action: str):
 
 
 def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
-                 weights=None, na_action: str = "drop") -> ClmmDesign:
+                 weights=None, na_action: str = "drop", meta=None) -> ClmmDesign:
+    """The design of ``data``; with ``meta`` (`chunks.DesignMeta`) that of a chunk of a
+    larger data set, every decision taken from the whole (categories, response levels,
+    kept columns, scales, grouping levels)."""
     frame = to_pandas(data)
     parts = read_formula(parsed, frame.columns)
     needed = list(parts.columns.placeholders)
@@ -160,12 +164,15 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
     everything = keep.all()
     row_labels = frame.index if everything else frame.index[keep]
     df = pd.DataFrame({c: plain_column(frame[c] if everything else frame[c][keep],
-                                       drop_unused=c != parts.response)
+                                       drop_unused=c != parts.response and meta is None)
                        for c in needed}).reset_index(drop=True)
     for c in needed:
         if column_kind(df[c]) == "number":
             check_finite(df[c].to_numpy(dtype=float)[:, None], [c], "column", row_labels)
-    response = code_response(df[parts.response], parts.response, parts.response_order_asked)
+    if meta is not None:
+        df = meta.cast(df)
+    response = (code_response(df[parts.response], parts.response, parts.response_order_asked)
+                if meta is None else meta.response(df[parts.response]))
     ths = make_thresholds(threshold, response.levels)
     renamed = parts.columns.rename(df)
 
@@ -181,10 +188,10 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
         warnings.warn("an intercept is needed and assumed (the thresholds are the intercept), "
                       "as in R", UserWarning, stacklevel=4)
     check_finite(full, names, "fixed-effect column", row_labels)
-    nominal = side_design(parts, "nominal", renamed, row_labels)
-    scale = side_design(parts, "scale", renamed, row_labels)
-    keep_cols = identifiable_columns(full, names,
-                                      None if nominal is None else nominal.matrix)
+    nominal = side_design(parts, "nominal", renamed, row_labels, meta and meta.nominal)
+    scale = side_design(parts, "scale", renamed, row_labels, meta and meta.scale)
+    keep_cols = (meta.beta_columns if meta is not None else identifiable_columns(
+        full, names, None if nominal is None else nominal.matrix))
     X = full[:, keep_cols]
     beta_names = [names[j] for j in keep_cols]
 
@@ -192,7 +199,7 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
     K = response.n_levels
     y = response.codes
     upper, lower = threshold_tables(ths.jacobian)
-    x_scale = column_scale(X)
+    x_scale = column_scale(X) if meta is None else meta.x_scale
     # an offset enters the linear predictor like x'beta: subtracted from the thresholds
     offset = offset_values(parts, renamed, parsed.offsets)
     check_finite(offset[:, None], ["offset"], "the", row_labels)
@@ -200,24 +207,25 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
                       o1=np.where(y == K - 1, np.inf, -offset),
                       o2=np.where(y == 0, -np.inf, -offset))
     if nominal is not None:
-        fixed.n_scale = column_scale(nominal.matrix)
+        fixed.n_scale = column_scale(nominal.matrix) if meta is None else meta.n_scale
         fixed.N = nominal.matrix / fixed.n_scale
     if scale is not None and scale.matrix.shape[1]:
-        fixed.w_scale = column_scale(scale.matrix)
+        fixed.w_scale = column_scale(scale.matrix) if meta is None else meta.w_scale
         fixed.W = scale.matrix / fixed.w_scale
     del X, full
 
     terms = []
     for k, term in enumerate(parsed.random):
-        index, levels = grouping(df, term.factors)
+        index, levels = (grouping(df, term.factors) if meta is None
+                         else meta.grouping(df, k, term.factors))
         covariates, coef_names, spec = term_matrix(parts, parts.random[k], str(term), renamed)
         check_finite(covariates, coef_names, f"covariate of {term}:", row_labels)
-        sd = column_scale(covariates)
+        sd = column_scale(covariates) if meta is None else meta.covariate_scales[k]
         terms.append(RandomEffectsTerm(name=term.group_name, levels=levels, index=index,
                                        covariates=covariates / sd, coef_names=coef_names,
                                        factors=term.factors, expr=term.expr,
                                        covariate_spec=spec, covariate_scale=sd))
-    for term in terms:
+    for term in terms if meta is None else []:  # a chunk's share says nothing
         check_term(term, len(df))
     # R orders the terms by their number of levels, largest first
     terms.sort(key=lambda t: -t.n_levels)
