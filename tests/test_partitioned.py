@@ -31,7 +31,7 @@ def test_value_and_gradient_are_the_single_block_ones(formula, data, kwargs, n_p
     link = get_link(kwargs.get("link", "logit"))
     parts = split_by_first_term(design, n_partitions)
     assert len(parts) == n_partitions
-    assert sum(p.n_obs for p in parts) == design.n_obs
+    assert sum(p.n_obs for p, _ in parts) == design.n_obs
     objective = PartitionedLaplace(design, link, model.control,
                                    InMemoryPartitions(parts, link, model.control))
     x = model.start() * design.phi_scale

@@ -103,7 +103,8 @@ class ClmmModel:
 
     def start(self) -> np.ndarray:
         """R's start, in the data's units: the clm fit and L = identity in every term."""
-        psi = fit_clm(self.design, self.objective.link).psi
+        psi = fit_clm(self.design, self.objective.link,
+                      getattr(self.objective, "clm_rows", None)).psi
         phi = np.concatenate([psi, self.design.random.theta_start()])
         return phi / self.design.phi_scale
 

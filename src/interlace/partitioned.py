@@ -32,13 +32,14 @@ from .laplace import (
     ModesObjective,
     WarmStart,
 )
+from .optimize.start import ClmRows
 from .rows import reduction_block_rows, row_blocks
 
 
 def split_by_first_term(design, n_partitions: int) -> list:
     """The design cut into partitions of whole levels of the first random term (contiguous
-    runs of levels with about equal numbers of rows), each term-0 level re-indexed within
-    its partition; the other terms keep their global levels."""
+    runs of levels with about equal numbers of rows): per partition its design, the term-0
+    levels re-indexed within it (`own_first_levels`), and those levels' global indices."""
     first = design.random.terms[0]
     counts = np.bincount(first.index, minlength=first.n_levels)
     edges = np.searchsorted(np.cumsum(counts), np.linspace(0, counts.sum(), n_partitions + 1)[1:-1])
@@ -47,20 +48,36 @@ def split_by_first_term(design, n_partitions: int) -> list:
     for lo, hi in pairwise(bounds):
         rows = np.flatnonzero((first.index >= lo) & (first.index < hi))
         local = design.rows(rows)
-        terms = list(local.random.terms)
-        terms[0] = dataclasses.replace(terms[0], index=terms[0].index - lo,
-                                       levels=list(first.levels[lo:hi]))
-        parts.append(dataclasses.replace(local, random=type(local.random)(terms)))
+        parts.append(own_first_levels(local))
     return parts
+
+
+def own_first_levels(design):
+    """The design of rows that own whole levels of the first term, that term re-indexed
+    over the levels present, and those levels' indices among the whole design's."""
+    first = design.random.terms[0]
+    present = np.unique(first.index)
+    terms = list(design.random.terms)
+    terms[0] = dataclasses.replace(first, index=np.searchsorted(present, first.index),
+                                   levels=[first.levels[i] for i in present])
+    return dataclasses.replace(design, random=type(design.random)(terms)), present
 
 
 class Partition:
     """One partition's rows and what the inner solve keeps between calls: its modes u1,
     the blocks of the last Newton step, the trial of the line search, the tangent."""
 
-    def __init__(self, design, link, control):
+    def __init__(self, design, link, control, first_levels=None):
         self.local = LaplaceObjective(design, link, control)
         self.q1 = self.local.pattern.q1
+        first = design.random.terms[0]
+        if first_levels is None:  # `own_first_levels` on the whole design's rows
+            first_levels = np.arange(first.n_levels)
+        # where this partition's u1 sits in the whole u
+        self.positions = (np.asarray(first_levels)[:, None] * first.size
+                          + np.arange(first.size)).ravel()
+        self.first_levels = np.asarray(first_levels)
+        self.clm_rows = None
         self.u1 = np.zeros(self.q1)
         self.tangent = None  # (phi0, u1 at phi0, du1/dphi)
         self.accepted = None  # (u2, (terms, h)) of the step just taken
@@ -132,17 +149,24 @@ class Partition:
         u1, u2, terms, h = self.proposal
         self.u1, self.accepted = u1, (u2, (terms, h))
 
-    def gather_u1(self) -> np.ndarray:
-        return self.u1.copy()
+    def gather_u1(self) -> tuple:
+        return self.positions, self.u1.copy()
 
-    def set_u1(self, u_all: np.ndarray, offset: int) -> None:
-        """Take this partition's modes out of the whole first term's (a start from outside)."""
-        self.u1 = u_all[offset: offset + self.q1].copy()
+    def set_u1(self, u_all: np.ndarray) -> None:
+        """Take this partition's modes out of the whole u (a start from outside)."""
+        self.u1 = u_all[self.positions].copy()
         self.tangent = None
 
-    def diagonal_blocks(self, u2, chol_s, logdet) -> np.ndarray:
+    def diagonal_blocks(self, u2, chol_s, logdet) -> tuple:
         """The diagonal blocks of H^-1 for this partition's first-term levels."""
-        return self.modes(u2, chol_s, logdet).factor.observation_inverse(self.values)[2][0]
+        blocks = self.modes(u2, chol_s, logdet).factor.observation_inverse(self.values)[2][0]
+        return self.first_levels, blocks
+
+    def clm(self, method: str, *args):
+        """The clm start's sums on these rows (`optimize.start.ClmRows`)."""
+        if self.clm_rows is None:
+            self.clm_rows = ClmRows(self.local.design, self.local.link)
+        return getattr(self.clm_rows, method)(*args)
 
     # -- the gradient -----------------------------------------------------------------------
     def modes(self, u2, chol_s, logdet) -> ConditionalModes:
@@ -184,8 +208,8 @@ class Partition:
 class InMemoryPartitions:
     """The partitions in this process, called one after another."""
 
-    def __init__(self, designs, link, control):
-        self.partitions = [Partition(d, link, control) for d in designs]
+    def __init__(self, parts, link, control):
+        self.partitions = [Partition(d, link, control, levels) for d, levels in parts]
 
     def map(self, method: str, *args) -> list:
         return [getattr(p, method)(*args) for p in self.partitions]
@@ -319,16 +343,22 @@ class PartitionedLaplace(ModesObjective):
 
     @property
     def warm_start(self) -> WarmStart:
-        return WarmStart(np.concatenate(self.backend.map("gather_u1") + [self.u2]))
+        u = np.zeros(self.random.q)
+        for positions, u1 in self.backend.map("gather_u1"):
+            u[positions] = u1
+        u[self.pattern.q1:] = self.u2
+        return WarmStart(u)
 
     @warm_start.setter
     def warm_start(self, start: WarmStart) -> None:
-        u = start.u
-        offsets = np.cumsum([0] + [p.q1 for p in self.backend.partitions])
-        for part, offset in zip(self.backend.partitions, offsets):
-            part.set_u1(u, offset)
-        self.u2 = u[self.pattern.q1:].copy()
+        self.backend.map("set_u1", start.u)
+        self.u2 = start.u[self.pattern.q1:].copy()
         self.tangent2 = None
+
+    @property
+    def clm_rows(self):
+        """The clm start's sums over the partitions (`optimize.start.fit_clm`)."""
+        return _ClmOverPartitions(self.backend)
 
 
 @dataclasses.dataclass
@@ -361,11 +391,31 @@ class _Inverse:
 
     def observation_inverse(self, values):
         obj = self.modes.objective
-        p11 = np.concatenate(obj.backend.map("diagonal_blocks", self.modes.u2, obj._chol,
-                                             obj._logdet))
+        first = obj.random.terms[0]
+        p11 = np.zeros((first.n_levels, first.size, first.size))
+        for levels, blocks in obj.backend.map("diagonal_blocks", self.modes.u2, obj._chol,
+                                              obj._logdet):
+            p11[levels] = blocks
         s_inv = (scipy.linalg.cho_solve((obj._chol, True), np.eye(obj.q2)) if obj.q2
                  else None)
         return None, None, (p11, s_inv)
+
+
+class _ClmOverPartitions:
+    """The clm start's value and derivatives, summed over the partitions."""
+
+    def __init__(self, backend):
+        self.backend = backend
+
+    def counts(self):
+        return sum(self.backend.map("clm", "counts"))
+
+    def value(self, psi) -> float:
+        return float(sum(self.backend.map("clm", "value", psi)))
+
+    def derivatives(self, psi) -> tuple:
+        parts = self.backend.map("clm", "derivatives", psi)
+        return sum(p[0] for p in parts), sum(p[1] for p in parts)
 
 
 class _GlobalPattern:

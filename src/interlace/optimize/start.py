@@ -23,55 +23,76 @@ class ClmFit(NamedTuple):
     n_evaluations: int  # of the likelihood
 
 
-def fit_clm(design: ClmmDesign, link: Link, max_iter: int = 100) -> ClmFit:
-    """Maximum-likelihood psi of the model without random effects, by Newton's method, and
-    the Hessian of its negative log-likelihood at the last Newton step.
+class ClmRows:
+    """The sums over rows the clm fit needs: weighted counts per category, the negative
+    log-likelihood and its gradient and Hessian in psi (the interval terms of the last
+    value reused by the derivatives at the same psi). In memory here; a partition of a
+    cluster's rows holds one for its rows."""
 
-    Starts, as R's ``clm`` does, from thresholds at the link quantiles of the cumulative
-    proportions and beta = 0.
-    """
-    K = design.response.n_levels
-    w = design.weights
-    counts = np.bincount(design.response.codes, weights=w, minlength=K)
-    cum = np.cumsum(counts)[:-1] / counts.sum()
-    cum = np.clip(cum, 1e-6, 1 - 1e-6)
-    alpha0 = link.ppf(cum)
-    tau0 = np.linalg.lstsq(design.thresholds.jacobian, alpha0, rcond=None)[0]
-    fixed = design.fixed
-    # nominal effects and scale coefficients start at 0, as in R
-    psi = np.zeros(fixed.n_psi)
-    psi[: len(tau0)] = tau0
+    def __init__(self, design: ClmmDesign, link: Link):
+        self.design, self.link, self._last = design, link, None
 
-    evaluations = 0
+    def counts(self) -> np.ndarray:
+        d = self.design
+        return np.bincount(d.response.codes, weights=d.weights, minlength=d.response.n_levels)
 
-    def negll_parts(psi):
-        nonlocal evaluations
-        evaluations += 1
-        t = interval_terms(link, *fixed.predictors(psi))
-        return -float(np.dot(w, t.log_prob)), t
+    def _terms(self, psi):
+        if self._last is None or not np.array_equal(self._last[0], psi):
+            self._last = (psi.copy(), interval_terms(self.link, *self.design.fixed.predictors(psi)))
+        return self._last[1]
 
-    def gradient(psi, t):
+    def value(self, psi) -> float:
+        return -float(np.dot(self.design.weights, self._terms(psi).log_prob))
+
+    def gradient(self, psi) -> np.ndarray:
+        fixed, w, t = self.design.fixed, self.design.weights, self._terms(psi)
         e1 = e2 = None
         if fixed.W is not None:
             e1, e2 = fixed.predictors(psi)
         return -fixed.transpose_times(w * t.p1, -w * t.p2, slice(None),
                                       fixed.inverse_scale(psi), e1, e2)
 
-    def hessian(psi, t, grad):
+    def derivatives(self, psi) -> tuple[np.ndarray, np.ndarray]:
+        fixed, w, t = self.design.fixed, self.design.weights, self._terms(psi)
+        grad = self.gradient(psi)
         if fixed.W is None:  # second derivatives of log pi in (e1, e2), by the structure
-            return -fixed.weighted_products(w * (t.q1 - t.p1**2), w * t.p1 * t.p2,
-                                            -w * (t.q2 + t.p2**2))
+            return grad, -fixed.weighted_products(w * (t.q1 - t.p1**2), w * t.p1 * t.p2,
+                                                  -w * (t.q2 + t.p2**2))
         # the scale enters nonlinearly: differences of the exact gradient
         h = 1e-6 * np.maximum(1.0, np.abs(psi))
-        cols = [(gradient(psi + h[j] * e, interval_terms(link, *fixed.predictors(
-            psi + h[j] * e))) - grad) / h[j] for j, e in enumerate(np.eye(len(psi)))]
-        hess = np.column_stack(cols)
-        return 0.5 * (hess + hess.T)
+        hess = np.column_stack([(self.gradient(psi + h[j] * e) - grad) / h[j]
+                                for j, e in enumerate(np.eye(len(psi)))])
+        self._terms(psi)
+        return grad, 0.5 * (hess + hess.T)
 
-    value, t = negll_parts(psi)
+
+def fit_clm(design: ClmmDesign, link: Link, rows=None, max_iter: int = 100) -> ClmFit:
+    """Maximum-likelihood psi of the model without random effects, by Newton's method, and
+    the Hessian of its negative log-likelihood at the last Newton step; ``rows``: where the
+    sums come from (`ClmRows` of the design's rows by default).
+
+    Starts, as R's ``clm`` does, from thresholds at the link quantiles of the cumulative
+    proportions and beta = 0.
+    """
+    rows = ClmRows(design, link) if rows is None else rows
+    counts = rows.counts()
+    cum = np.cumsum(counts)[:-1] / counts.sum()
+    cum = np.clip(cum, 1e-6, 1 - 1e-6)
+    alpha0 = link.ppf(cum)
+    tau0 = np.linalg.lstsq(design.thresholds.jacobian, alpha0, rcond=None)[0]
+    # nominal effects and scale coefficients start at 0, as in R
+    psi = np.zeros(design.fixed.n_psi)
+    psi[: len(tau0)] = tau0
+    evaluations = 0
+
+    def negll(psi):
+        nonlocal evaluations
+        evaluations += 1
+        return rows.value(psi)
+
+    value = negll(psi)
     for _ in range(max_iter):
-        grad = gradient(psi, t)
-        hess = hessian(psi, t, grad)
+        grad, hess = rows.derivatives(psi)
         try:
             step = np.linalg.solve(hess, grad)
         except np.linalg.LinAlgError:
@@ -85,21 +106,21 @@ def fit_clm(design: ClmmDesign, link: Link, max_iter: int = 100) -> ClmFit:
             # The value's rounding can no longer judge a step (a line search halved 40 times
             # in that noise for probit: 2,385 evaluations on wine): here, in Newton's
             # quadratic region, take the full step.
-            new_value, new_t = negll_parts(psi - step)
+            new_value = negll(psi - step)
             if not np.isfinite(new_value):
                 break
-            psi, value, t = psi - step, new_value, new_t
+            psi, value = psi - step, new_value
             continue
         s = 1.0
         for _ in range(40):
-            new_value, new_t = negll_parts(psi - s * step)
+            new_value = negll(psi - s * step)
             if np.isfinite(new_value) and new_value <= value:
                 break
             s *= 0.5
         else:
             break
         psi = psi - s * step
-        value, t = new_value, new_t
+        value = new_value
     return ClmFit(psi, hess, evaluations)
 
 

@@ -40,7 +40,8 @@ def maximise(objective, link: Link, theta_start, lower, optimizer: str, control:
              summary: OptSummary, verbose: bool, subsample: bool) -> Optimum:
     """The optimum of ``objective`` from R's start (the clm fit, ``theta_start``)."""
     auto = optimizer in ("auto", "newton")
-    clm = cache(lambda: fit_clm(objective.design, link))  # at most once per fit
+    # at most once per fit; over the objective's rows wherever they are (its clm_rows)
+    clm = cache(lambda: fit_clm(objective.design, link, getattr(objective, "clm_rows", None)))
     start = None
     random = objective.random
     if auto:
