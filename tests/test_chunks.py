@@ -26,7 +26,7 @@ def chunked(formula, data, pieces, kwargs):
     parsed = parse_formula(formula, nominal=kwargs.get("nominal"), scale=kwargs.get("scale"))
     shuffled = data.sample(frac=1.0, random_state=3)
     chunks = [shuffled.iloc[i] for i in np.array_split(np.arange(len(data)), pieces)]
-    categories = merge_categories([categories_of(c, parsed) for c in chunks])
+    categories = merge_categories([categories_of(parsed, c) for c in chunks])
     meta = decide(parsed, [summarise_chunk(parsed, c, categories) for c in chunks],
                   categories, False)
     return parsed, chunks, meta
@@ -69,5 +69,5 @@ def test_transforms_that_need_the_whole_column_are_refused_in_chunks():
     parsed = parse_formula("SURENESS ~ poly(as.numeric(DAY), 2) + (1|RESP)")
     soup = dataset("soup")
     with pytest.raises(ValueError, match="whole column"):
-        summarise_chunk(parsed, soup, merge_categories([categories_of(soup, parsed)]))
+        summarise_chunk(parsed, soup, merge_categories([categories_of(parsed, soup)]))
     assert interlace  # the package imports with chunks

@@ -104,7 +104,7 @@ class DesignMeta:
         return pd.Index(levels).get_indexer(group_labels(df, factors)).astype(np.int64), levels
 
 
-def categories_of(frame: pd.DataFrame, parsed) -> dict:
+def categories_of(parsed, frame: pd.DataFrame) -> dict:
     """The columns a chunk's design codes by level (text, bool, categorical; numbers given to
     factor() and grouping columns), each with the values one chunk holds, sorted as
     `frames.plain_column` sorts them; ordered categoricals keep their order."""

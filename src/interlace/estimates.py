@@ -52,13 +52,14 @@ def estimates(model, phi, modes, param, hessian, vcov_free) -> dict:
         **random_tables(random, theta, modes, objective),
         theta=theta.copy(), vcov=pd.DataFrame(vcov_free, index=free_names,
                                               columns=free_names),
-        nobs=float(design.weights.sum()),
+        nobs=float(design.weights.sum() if design.total_weight is None
+                   else design.total_weight),
         llf=-float(modes.value), edf=len(phi), cond_hessian=cond_h, n_agq=model.n_agq,
         boundary_terms=[t.key for k, t in enumerate(random.terms)
                         if random.term_theta(boundary, k).any()],
         term_groups={t.key: t.name for t in random.terms},
-        data_key=hashlib.sha1(design.response.codes.tobytes()
-                              + design.weights.tobytes()).hexdigest(),
+        data_key=hashlib.sha1(design.response.codes.tobytes() + design.weights.tobytes()
+                              + repr(design.total_weight).encode()).hexdigest(),
     )
 
 

@@ -12,7 +12,7 @@ def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
          threshold: str = "flexible", nAGQ: int = 1, optimizer: str = "auto",
          theta0=None, weights=None, na_action: str = "drop", verbose: bool = False,
          threads: int | None = 1, control: Control | None = None, nominal=None,
-         scale=None) -> CLMMResult:
+         scale=None, client=None) -> CLMMResult:
     """Fit a cumulative link mixed model by maximising the Laplace approximation.
 
     Parameters
@@ -20,7 +20,9 @@ def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
     formula : str
         ``"response ~ fixed terms"``, optionally with lme4-style random terms such as
         ``"rating ~ temp + contact + (1|judge)"``.
-    data : pandas, polars or pyarrow table
+    data : pandas, polars or pyarrow table, or a Dask DataFrame
+        A Dask DataFrame is fitted where its partitions live, on the active
+        ``dask.distributed`` client (or ``client=``), and never collected (docs/scaling.md).
     groups : str or list of str, optional
         Grouping columns, one random intercept each (``groups="judge"`` is ``(1|judge)``).
     random : str or list of str, optional
@@ -65,6 +67,8 @@ def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
     scale : str, optional
         A one-sided formula (``"~ temp"``) of scale effects: the latent scale is
         exp(w'zeta), dividing both the fixed and the random part, as R's ``clm(scale=)``.
+    client : dask.distributed.Client, optional
+        The cluster for a Dask DataFrame (default: the active client).
 
     Returns
     -------
@@ -81,7 +85,7 @@ def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
     _check_fit_arguments(optimizer=optimizer, verbose=verbose, threads=threads)
     model = ClmmModel(formula, data, groups=groups, random=random, link=link,
                       threshold=threshold, nAGQ=nAGQ, weights=weights, na_action=na_action,
-                      control=control, nominal=nominal, scale=scale)
+                      control=control, nominal=nominal, scale=scale, client=client)
     return model.fit(optimizer=optimizer, theta0=theta0, verbose=verbose, threads=threads)
 
 

@@ -17,6 +17,7 @@ from functools import lru_cache
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+from .dask_fit import dask_model, is_dask_frame
 from .design import build_design, with_response
 from .fixed_effects import FixedEffectsObjective
 from .formula import parse_formula
@@ -40,7 +41,7 @@ class ClmmModel:
     def __init__(self, formula: str, data, groups=None, random=None, link: str = "logit",
                  threshold: str = "flexible", nAGQ: int = 1, weights=None,
                  na_action: str = "drop", control: Control | None = None,
-                 random_effects: bool = True, nominal=None, scale=None):
+                 random_effects: bool = True, nominal=None, scale=None, client=None):
         _check_choices(link=link, threshold=threshold, na_action=na_action, nAGQ=nAGQ)
         if control is not None and not isinstance(control, Control):
             raise TypeError(f"control must be an interlace.Control, not {type(control).__name__}")
@@ -49,16 +50,24 @@ class ClmmModel:
             "formula": formula, "data": data, "groups": groups, "random": random,
             "link": link, "threshold": threshold, "nAGQ": nAGQ, "weights": weights,
             "na_action": na_action, "control": control, "random_effects": random_effects,
-            "nominal": nominal, "scale": scale}
+            "nominal": nominal, "scale": scale, "client": client}
         self.control = Control() if control is None else control
         self.link = link
         self.n_agq = int(nAGQ)
         self.data = data
         self.parsed = parse_formula(formula, groups=groups, random=random,
                                     random_effects=random_effects, nominal=nominal, scale=scale)
+        link_obj = get_link(link)
+        if is_dask_frame(data):
+            if not random_effects or nAGQ != 1:
+                raise ValueError("a Dask DataFrame is fitted by clmm() with the Laplace "
+                                 "approximation (nAGQ=1); collect the data for clm() or "
+                                 "quadrature")
+            self.design, self.objective = dask_model(
+                self.parsed, data, threshold, weights, na_action, link, self.control, client)
+            return
         self.design = build_design(self.parsed, data, threshold=threshold, weights=weights,
                                    na_action=na_action)
-        link_obj = get_link(link)
         if not random_effects:
             self.objective = FixedEffectsObjective(self.design, link_obj, self.control)
         elif nAGQ == 1 and self.control.partitions > 1:
@@ -189,7 +198,7 @@ class ClmmModel:
 def clmm_model(formula: str, data, groups=None, random=None, link: str = "logit",
                threshold: str = "flexible", nAGQ: int = 1, weights=None,
                na_action: str = "drop", control: Control | None = None, nominal=None,
-               scale=None) -> ClmmModel:
+               scale=None, client=None) -> ClmmModel:
     """The model of `interlace.clmm`, not yet fitted: ``.loglik(params)``,
     ``.loglik_and_gradient(params)``, ``.start()``, ``.fit()``.
 
@@ -207,7 +216,7 @@ def clmm_model(formula: str, data, groups=None, random=None, link: str = "logit"
     """
     return ClmmModel(formula, data, groups=groups, random=random, link=link,
                      threshold=threshold, nAGQ=nAGQ, weights=weights, na_action=na_action,
-                     control=control, nominal=nominal, scale=scale)
+                     control=control, nominal=nominal, scale=scale, client=client)
 
 
 def _check_choices(*, link, threshold, na_action, nAGQ):

@@ -23,17 +23,16 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
 
 from .arguments import check_level
 from .coding import group_labels
 from .fixed_part import FixedPart
 from .formula import ParsedFormula
 from .frames import plain_column, to_pandas
-from .intervals import log_interval_prob
 from .links import get_link
 from .model_matrix import check_finite, column_kind, fixed_matrix, offset_values, term_matrix
 from .nominal_scale import SideDesign, side_design
+from .probabilities import RowDesign, interval_limits, prediction_covariance, probabilities
 from .rformula import FormulaParts
 from .rows import BLOCK_ROWS, row_blocks
 
@@ -65,6 +64,7 @@ class PredictionModel:
     factor_values: pd.DataFrame = None  # the fixed part's factors on the fitting rows
     nominal: SideDesign | None = None  # the nominal and scale designs (specs, columns kept)
     scale: SideDesign | None = None
+    rows_elsewhere: bool = False  # the fitting rows stayed on a cluster
 
     @property
     def cut_names(self) -> list[str]:
@@ -83,12 +83,17 @@ class PredictionModel:
                    else pd.RangeIndex(design.n_obs),
                    design.column_levels or {}, design.column_ranges or {},
                    design.column_kinds or {}, block_rows, design.factor_values,
-                   design.nominal, design.scale if design.fixed.W is not None else None)
+                   design.nominal, design.scale if design.fixed.W is not None else None,
+                   design.total_weight is not None)
 
     def rows(self, newdata, re_form, allow_new_levels: bool) -> Rows:
         """X, offset, per term (level index, covariates in the data's units, each row's level
         label or None for the fitting rows), row labels, the nominal and scale designs."""
         fixed = self.fixed
+        if newdata is None and self.rows_elsewhere:
+            raise ValueError("this model was fitted on a Dask DataFrame, whose rows stay on the "
+                             "cluster: pass them as newdata (a Dask DataFrame gives a Dask "
+                             "DataFrame)")
         if newdata is None:
             return Rows(fixed.X * fixed.x_scale, self.offset,
                         [(t.index, t.covariates * t.covariate_scale, None) for t in self.terms],
@@ -204,6 +209,12 @@ def predict(result, newdata=None, type: str = "prob", re_form: str = "conditiona
     """See `CLMMResult.predict`."""
     if type not in TYPES:
         raise ValueError(f"unknown type {type!r}; choose one of {', '.join(map(repr, TYPES))}")
+    from .dask_fit import is_dask_frame, predict_dask
+
+    if is_dask_frame(newdata):
+        return predict_dask(result, newdata, type=type, re_form=re_form, se_fit=se_fit,
+                            allow_new_levels=allow_new_levels, interval=interval,
+                            level=level, cov=cov)
     re_form = checked_re_form(re_form)
     if not isinstance(allow_new_levels, bool):
         raise TypeError(f"allow_new_levels must be True or False, not {allow_new_levels!r}")
@@ -265,7 +276,7 @@ def predict(result, newdata=None, type: str = "prob", re_form: str = "conditiona
             design = RowDesign(X[rows], None if nominal is None else nominal[rows],
                                None if scale is None else scale[rows],
                                None if inv_scale is None else inv_scale[rows])
-            parts.append(_probabilities(link, model.jacobian, alpha if alpha.ndim == 1
+            parts.append(probabilities(link, model.jacobian, alpha if alpha.ndim == 1
                                         else alpha[rows], eta[rows], shift[rows], weights,
                                         design, type, uncertainty,
                                         scores if type == "mean" else None))
@@ -281,102 +292,14 @@ def predict(result, newdata=None, type: str = "prob", re_form: str = "conditiona
         extras.append(_shape(se, type, levels, index, None, is_se=True))
     if interval:
         value = out if type != "mean" else (out @ scores)[:, None]
-        lower, upper = _interval(value, se, type, level, link if type == "cum.prob" else None,
+        lower, upper = interval_limits(value, se, type, level, link if type == "cum.prob" else None,
                                  scores)
         extras += [_shape(b, type, levels, index, None, is_se=True).rename(name)
                    if type in ("mean", "linear.predictor") else _shape(b, type, levels, index, None)
                    for b, name in ((lower, "lower"), (upper, "upper"))]
     if cov:
-        extras.append(_covariance(grad, vcov, fit))
+        extras.append(prediction_covariance(grad, vcov, fit))
     return (fit, *extras)
-
-
-def _interval(value, se, type, level, link, scores):
-    """Confidence limits computed where they cannot leave the range, and mapped back: the
-    link scale for cumulative probabilities (exact for conditional and zero ones),
-    the logit scale for category probabilities and for the mean rescaled to its range
-    (delta method: se / (dp/dx))."""
-    z = stats.norm.ppf(0.5 + level / 2)
-    if type == "linear.predictor":
-        return value - z * se, value + z * se
-    if type == "cum.prob":
-        x = link.ppf(value)
-        half = z * se / link.pdf(x)
-        return link.cdf(x - half), link.cdf(x + half)
-    lo_s, hi_s = (scores.min(), scores.max()) if type == "mean" else (0.0, 1.0)
-    p = np.clip((value - lo_s) / (hi_s - lo_s), 1e-300, 1 - 1e-16)
-    x = special.logit(p)
-    half = z * (se / (hi_s - lo_s)) / (p * (1 - p))
-    return (lo_s + (hi_s - lo_s) * special.expit(x - half),
-            lo_s + (hi_s - lo_s) * special.expit(x + half))
-
-
-def _covariance(grad, vcov, fit) -> pd.DataFrame:
-    """J V J' for every prediction, rows and columns labelled (row, column) as ``fit``."""
-    n, k, _ = grad.shape
-    if n * k > 20_000:
-        raise ValueError(f"cov=True for {n * k:,} predictions would be a {n * k:,}-square "
-                         "matrix; predict fewer rows at a time")
-    flat = grad.reshape(n * k, -1)
-    if isinstance(fit, pd.DataFrame):
-        labels = pd.MultiIndex.from_product([fit.index, fit.columns], names=["row", "column"])
-    else:
-        labels = fit.index
-    return pd.DataFrame(flat @ vcov @ flat.T, index=labels, columns=labels)
-
-
-class RowDesign(NamedTuple):
-    """A block of rows' covariates: X, the nominal and scale designs, 1 / scale."""
-
-    X: np.ndarray
-    nominal: np.ndarray | None
-    scale: np.ndarray | None
-    inv_scale: np.ndarray | None
-
-
-def _probabilities(link, jacobian, alpha, eta, shift, weights, rows: RowDesign, type,
-                   derivatives, scores):
-    """Probabilities (or cumulative ones, or the mean) for some rows, and (with
-    ``derivatives``) their derivatives in the threshold (and nominal) parameters, the
-    coefficients and the scale coefficients, (rows, predictions per row, parameters).
-    ``alpha``: the thresholds, (K-1,) or per row (rows, K-1)."""
-    n = len(eta)
-    alpha = np.broadcast_to(alpha, (n, jacobian.shape[0]))
-    inf = np.full((n, 1), np.inf)
-    cuts = np.concatenate([-inf, alpha, inf], axis=1)
-    s = np.ones(n) if rows.inv_scale is None else rows.inv_scale
-    upper = (cuts[:, 1:, None] - eta[:, None, None] - shift[:, None, :]) * s[:, None, None]
-    lower = (cuts[:, :-1, None] - eta[:, None, None] - shift[:, None, :]) * s[:, None, None]
-    if type == "cum.prob":
-        out = link.cdf(upper[:, :-1, :]) @ weights
-    else:
-        out = np.exp(log_interval_prob(link, upper, lower)) @ weights  # (n, K)
-    if not derivatives:
-        return out, None
-    n_alpha = jacobian.shape[1]
-    jac = np.vstack([np.zeros((1, n_alpha)), jacobian, np.zeros((1, n_alpha))])
-    # f(upper) and f(upper) * upper over the nodes, 0 at the infinite cuts
-    fu, fl = link.pdf(upper) @ weights * s[:, None], link.pdf(lower) @ weights * s[:, None]
-    with np.errstate(invalid="ignore"):
-        gu = np.where(np.isfinite(upper), link.pdf(upper) * upper, 0.0) @ weights
-        gl = np.where(np.isfinite(lower), link.pdf(lower) * lower, 0.0) @ weights
-    nominal = np.ones((n, 1)) if rows.nominal is None else rows.nominal
-    if type == "cum.prob":
-        fu, fl, gu, gl, jac_u, jac_l = fu[:, :-1], 0.0 * fu[:, :-1], gu[:, :-1], 0.0, \
-            jac[None, 1:-1, :], 0.0
-    else:
-        jac_u, jac_l = jac[None, 1:, :], jac[None, :-1, :]
-    g_alpha = fu[:, :, None] * jac_u - fl[:, :, None] * jac_l  # (n, k, n_alpha)
-    g_tau = (g_alpha[:, :, None, :] * nominal[:, None, :, None]).reshape(
-        n, g_alpha.shape[1], nominal.shape[1] * n_alpha)
-    g_beta = -(fu - fl)[:, :, None] * rows.X[:, None, :]
-    blocks = [g_tau, g_beta]
-    if rows.scale is not None:
-        blocks.append(-(gu - gl)[:, :, None] * rows.scale[:, None, :])
-    grad = np.concatenate(blocks, axis=2)
-    if type == "mean":
-        grad = np.einsum("k,nkp->np", scores, grad)[:, None, :]
-    return out, grad
 
 
 def _vcov_psi(result) -> np.ndarray:

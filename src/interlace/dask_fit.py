@@ -1,0 +1,155 @@
+"""Fitting where the rows live: a Dask DataFrame on a ``dask.distributed`` cluster.
+
+The data are never collected on the driver. Two passes over the partitions give the
+design's decisions (`chunks`: categories, then moments, Gram matrices and levels); the rows
+are shuffled once so that each partition owns whole levels of the largest grouping factor
+(`partitioned`); each partition becomes an actor on the worker that holds it, building its
+own design and keeping its rows, its conditional modes and its blocks of H between
+evaluations. The driver holds the design without rows (`chunks.skeleton`), u2 and S, and
+runs the same optimiser as in memory through `DaskPartitions.map`.
+
+A worker lost during a fit loses its actors: the partitions are rebuilt from the persisted
+data (Dask recomputes what the lost worker held) and the evaluation runs again.
+"""
+
+from __future__ import annotations
+
+from .chunks import categories_of, decide, merge_categories, skeleton, summarise_chunk
+from .design import build_design
+from .links import get_link
+from .partitioned import Partition, PartitionedLaplace, own_first_levels
+from .rformula import read_formula
+
+
+def is_dask_frame(data) -> bool:
+    return type(data).__module__.split(".")[0] in ("dask", "dask_expr")
+
+
+class PartitionsLost(RuntimeError):
+    """A worker holding partitions was lost; they were rebuilt and the evaluation must run
+    again from the start."""
+
+
+class PartitionActor:
+    """One partition on its worker: its rows' design (from `chunks.DesignMeta`) and the
+    inner solve's state (`partitioned.Partition`)."""
+
+    def __init__(self, frame, parsed, meta, threshold, weights, na_action, link, control):
+        design = build_design(parsed, frame, threshold=threshold, weights=weights,
+                              na_action=na_action, meta=meta)
+        self.shell = skeleton(design, meta)
+        local, levels = own_first_levels(design)
+        self.partition = Partition(local, get_link(link), control, levels)
+
+    def call(self, method: str, *args):
+        return getattr(self.partition, method)(*args)
+
+    def skeleton(self):
+        return self.shell
+
+
+class DaskPartitions:
+    """The row backend on a cluster: one actor per non-empty partition."""
+
+    def __init__(self, client, futures, build_args):
+        self.client, self.futures, self.build_args = client, futures, build_args
+        self.actors = self._start()
+
+    def _start(self) -> list:
+        pending = []
+        for future in self.futures:
+            holders = self.client.who_has([future]).get(future.key) or None
+            pending.append(self.client.submit(PartitionActor, future, *self.build_args,
+                                              actor=True, workers=holders,
+                                              allow_other_workers=True))
+        return [p.result() for p in pending]
+
+    def map(self, method: str, *args) -> list:
+        try:
+            calls = [actor.call(method, *args) for actor in self.actors]
+            return [c.result() for c in calls]
+        except Exception as exc:
+            if not self._lost():
+                raise
+            self.actors = self._start()
+            raise PartitionsLost(f"a worker was lost during {method}: {exc}") from exc
+
+    def _lost(self) -> bool:
+        """Whether an actor's worker is gone."""
+        workers = set(self.client.scheduler_info()["workers"])
+        return any(a._address not in workers for a in self.actors)
+
+
+class DaskLaplace(PartitionedLaplace):
+    """The partitioned objective on Dask: an evaluation that loses a worker runs again on
+    the rebuilt partitions, from a cold start of their modes."""
+
+    def conditional_modes(self, phi):
+        for attempt in range(3):
+            try:
+                return super().conditional_modes(phi)
+            except PartitionsLost:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def value_and_grad(self, phi):
+        for attempt in range(3):
+            try:
+                return super().value_and_grad(phi)
+            except PartitionsLost:
+                self._last = None
+                if attempt == 2:
+                    raise
+
+
+def dask_model(parsed, ddf, threshold, weights, na_action, link, control, client=None):
+    """The design without rows and the objective over the cluster's partitions of ``ddf``."""
+    from dask import delayed
+    from distributed import default_client
+
+    if weights is not None and not isinstance(weights, str):
+        raise TypeError("with a Dask DataFrame, weights= must name a column of it")
+    client = default_client() if client is None else client
+    parts = read_formula(parsed, list(ddf.columns))
+    needed = list(parts.columns.placeholders) + ([weights] if weights else [])
+    ddf = ddf[list(dict.fromkeys(needed))]
+    pieces = _gather(client, [delayed(categories_of)(parsed, p) for p in ddf.to_delayed()])
+    categories = merge_categories(pieces)
+    summaries = _gather(client, [delayed(summarise_chunk)(parsed, p, categories, weights,
+                                                          na_action)
+                                 for p in ddf.to_delayed()])
+    meta = decide(parsed, summaries, categories, parts.response_order_asked)
+    # the largest grouping factor first, as build_design orders the terms
+    largest = max(range(len(parsed.random)), key=lambda k: len(meta.term_levels[k]))
+    on = list(parsed.random[largest].factors)
+    shuffled = client.persist(ddf.dropna(subset=on).shuffle(on=on))
+    sizes = client.compute(shuffled.map_partitions(len)).result()
+    futures = [f for f, size in zip(client.futures_of(shuffled), sizes) if size]
+    build_args = (parsed, meta, threshold, weights, na_action, link, control)
+    backend = DaskPartitions(client, futures, build_args)
+    design = backend.actors[0].skeleton().result()
+    objective = DaskLaplace(design, get_link(link), control, backend)
+    objective.shuffled = shuffled  # kept persisted on the workers for the whole fit
+    return design, objective
+
+
+def _gather(client, tasks) -> list:
+    """Compute per-partition tasks; a partition that cannot be read is named."""
+    futures = client.compute(tasks)
+    out = []
+    for k, future in enumerate(futures):
+        try:
+            out.append(future.result())
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(f"{exc} (in partition {k} of the data)") from exc
+        except Exception as exc:
+            raise ValueError(f"cannot read partition {k} of the data: "
+                             f"{type(exc).__name__}: {exc}") from exc
+    return out
+
+
+def predict_dask(result, newdata, **kwargs):
+    """`CLMMResult.predict` on a Dask DataFrame: a Dask DataFrame, partition by partition."""
+    meta = result.predict(newdata._meta, **kwargs)
+    return newdata.map_partitions(lambda part: result.predict(part, **kwargs), meta=meta)
