@@ -14,20 +14,17 @@ data (Dask recomputes what the lost worker held) and the evaluation runs again.
 
 from __future__ import annotations
 
+import time
+
 from .chunks import categories_of, decide, merge_categories, skeleton, summarise_chunk
 from .design import build_design
 from .links import get_link
-from .partitioned import Partition, PartitionedLaplace, own_first_levels
+from .partitioned import Partition, PartitionedLaplace, PartitionsLost, own_first_levels
 from .rformula import read_formula
 
 
 def is_dask_frame(data) -> bool:
     return type(data).__module__.split(".")[0] in ("dask", "dask_expr")
-
-
-class PartitionsLost(RuntimeError):
-    """A worker holding partitions was lost; they were rebuilt and the evaluation must run
-    again from the start."""
 
 
 class PartitionActor:
@@ -58,10 +55,11 @@ class DaskPartitions:
     def _start(self) -> list:
         pending = []
         for future in self.futures:
-            holders = self.client.who_has([future]).get(future.key) or None
+            # where the partition is (nowhere yet when it is being recomputed)
+            holders = list(self.client.who_has([future]).get(future.key) or [])
+            placement = {"workers": holders, "allow_other_workers": True} if holders else {}
             pending.append(self.client.submit(PartitionActor, future, *self.build_args,
-                                              actor=True, workers=holders,
-                                              allow_other_workers=True))
+                                              actor=True, **placement))
         return [p.result() for p in pending]
 
     def map(self, method: str, *args) -> list:
@@ -74,33 +72,16 @@ class DaskPartitions:
             self.actors = self._start()
             raise PartitionsLost(f"a worker was lost during {method}: {exc}") from exc
 
-    def _lost(self) -> bool:
-        """Whether an actor's worker is gone."""
-        workers = set(self.client.scheduler_info()["workers"])
-        return any(a._address not in workers for a in self.actors)
-
-
-class DaskLaplace(PartitionedLaplace):
-    """The partitioned objective on Dask: an evaluation that loses a worker runs again on
-    the rebuilt partitions, from a cold start of their modes."""
-
-    def conditional_modes(self, phi):
-        for attempt in range(3):
-            try:
-                return super().conditional_modes(phi)
-            except PartitionsLost:
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
-
-    def value_and_grad(self, phi):
-        for attempt in range(3):
-            try:
-                return super().value_and_grad(phi)
-            except PartitionsLost:
-                self._last = None
-                if attempt == 2:
-                    raise
+    def _lost(self, wait: float = 20.0) -> bool:
+        """Whether an actor's worker is gone (the scheduler may take a moment to notice)."""
+        deadline = time.monotonic() + wait
+        while True:
+            workers = set(self.client.scheduler_info()["workers"])
+            if any(a._address not in workers for a in self.actors):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
 
 
 def dask_model(parsed, ddf, threshold, weights, na_action, link, control, client=None):
@@ -129,7 +110,7 @@ def dask_model(parsed, ddf, threshold, weights, na_action, link, control, client
     build_args = (parsed, meta, threshold, weights, na_action, link, control)
     backend = DaskPartitions(client, futures, build_args)
     design = backend.actors[0].skeleton().result()
-    objective = DaskLaplace(design, get_link(link), control, backend)
+    objective = PartitionedLaplace(design, get_link(link), control, backend)
     objective.shuffled = shuffled  # kept persisted on the workers for the whole fit
     return design, objective
 

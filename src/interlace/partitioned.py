@@ -36,6 +36,22 @@ from .optimize.start import ClmRows
 from .rows import reduction_block_rows, row_blocks
 
 
+class PartitionsLost(RuntimeError):
+    """A backend lost partitions (a worker died) and rebuilt them from the data: what was
+    running must run again from the start."""
+
+
+def again(call, attempts: int = 3):
+    """``call()``, run again while partitions are lost and rebuilt."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except PartitionsLost:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 def split_by_first_term(design, n_partitions: int) -> list:
     """The design cut into partitions of whole levels of the first random term (contiguous
     runs of levels with about equal numbers of rows): per partition its design, the term-0
@@ -241,6 +257,16 @@ class PartitionedLaplace(ModesObjective):
 
     # -- the inner solve --------------------------------------------------------------------
     def conditional_modes(self, phi: np.ndarray):
+        return again(lambda: self._modes(phi))
+
+    def value_and_grad(self, phi: np.ndarray):
+        def evaluate():
+            self._last = None
+            return ModesObjective.value_and_grad(self, phi)
+
+        return again(evaluate)
+
+    def _modes(self, phi: np.ndarray):
         self._last = None
         try:
             modes = self._newton(phi, cold=False)
@@ -408,13 +434,13 @@ class _ClmOverPartitions:
         self.backend = backend
 
     def counts(self):
-        return sum(self.backend.map("clm", "counts"))
+        return sum(again(lambda: self.backend.map("clm", "counts")))
 
     def value(self, psi) -> float:
-        return float(sum(self.backend.map("clm", "value", psi)))
+        return float(sum(again(lambda: self.backend.map("clm", "value", psi))))
 
     def derivatives(self, psi) -> tuple:
-        parts = self.backend.map("clm", "derivatives", psi)
+        parts = again(lambda: self.backend.map("clm", "derivatives", psi))
         return sum(p[0] for p in parts), sum(p[1] for p in parts)
 
 
