@@ -77,17 +77,33 @@ def test_parquet_files_and_predictions_as_a_dask_frame(client, tmp_path):
         ours.predict()
 
 
-def test_a_worker_lost_between_evaluations(client):
-    """Its partitions are rebuilt from the data (Dask recomputes what it held) and the fit
-    runs on to the same answer."""
+@pytest.mark.parametrize("after_calls", [0, 40])
+def test_a_worker_lost_during_a_fit(client, after_calls):
+    """Killed before the first evaluation, or in the middle of one (the 41st call to the
+    partitions, inside an evaluation): its partitions are rebuilt from the data (Dask
+    recomputes what it held), the evaluation runs again, and the fit ends at the same
+    answer."""
     wine = dataset("wine")
     formula = "rating ~ temp + contact + (1|judge) + (1|bottle)"
     model = interlace.clmm_model(formula, dd.from_pandas(wine, npartitions=4))
-    holder = model.objective.backend.actors[0]._address
-    with contextlib.suppress(Exception):  # the call itself loses its worker
-        client.run(lambda: __import__("os")._exit(1), workers=[holder])
+    backend = model.objective.backend
+    holder = backend.actors[0]._address
+    calls = []
+    real_map = backend.map
+
+    def map_then_kill(method, *args):
+        calls.append(method)
+        if len(calls) == after_calls + 1:
+            with contextlib.suppress(Exception):  # the call itself loses its worker
+                client.run(lambda: __import__("os")._exit(1), workers=[holder])
+        return real_map(method, *args)
+
+    backend.map = map_then_kill  # counts the calls, and kills a worker at one of them
     fit = model.fit()
-    assert holder not in {a._address for a in model.objective.backend.actors}
+    assert holder not in {a._address for a in backend.actors}
+    if after_calls:
+        assert calls[after_calls] in ("start", "newton_parts", "trial", "accept",
+                                      "gradient_parts", "finish_gradient")
     assert_same_fit(fit, interlace.clmm(formula, wine))
 
 
