@@ -1,5 +1,11 @@
-"""``python -m bench``: run the benchmark and write bench/results.md."""
+"""``python -m bench``: run the benchmark and write bench/results.md; ``python -m bench
+--dask``: the Dask benchmark (bench/dask_bench.py), bench/dask_results.md."""
 
-from .run import main
+import sys
+
+if "--dask" in sys.argv[1:]:
+    from .dask_bench import main
+else:
+    from .run import main
 
 main()
