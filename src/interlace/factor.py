@@ -29,7 +29,7 @@ class NotPositiveDefinite(np.linalg.LinAlgError):
     """H is not positive definite at these parameters."""
 
 
-def _inverse_from_cholesky(chol_lower: np.ndarray) -> np.ndarray:
+def inverse_from_cholesky(chol_lower: np.ndarray) -> np.ndarray:
     """A^-1 from the lower Cholesky factor of A (LAPACK potri: half the work of a solve with I)."""
     inv, info = scipy.linalg.lapack.dpotri(chol_lower, lower=1, overwrite_c=0)
     if info != 0:
@@ -156,15 +156,16 @@ class HessianFactor:
 
     def _take(self, parts: BlockParts) -> None:
         self.pattern, self.inv11, self.h12, self.m = parts.pattern, parts.inv11, parts.h12, parts.m
+        self.s_inv = None
 
     @classmethod
-    def of_rows(cls, parts: BlockParts, chol_s, logdet: float) -> HessianFactor:
+    def of_rows(cls, parts: BlockParts, s_inv, logdet: float) -> HessianFactor:
         """The factor as seen from some rows owning whole levels of the first term (a
-        partition): their blocks, with the Cholesky factor of the whole S (``chol_s``) and
-        the whole log-determinant."""
+        partition), for the selected inverse: their blocks, with the inverse of the whole S
+        (``s_inv``, formed once by whoever holds S) and the whole log-determinant."""
         factor = cls.__new__(cls)
         factor._take(parts)
-        factor.chol_s, factor.logdet = chol_s, logdet
+        factor.s_inv, factor.logdet = s_inv, logdet
         return factor
 
     def solve(self, b: np.ndarray) -> np.ndarray:
@@ -182,7 +183,7 @@ class HessianFactor:
         pat = self.pattern
         if pat.q2 == 0:
             return self.inv11, None, None
-        s_inv = _inverse_from_cholesky(self.chol_s)
+        s_inv = self.s_inv if self.s_inv is not None else inverse_from_cholesky(self.chol_s)
         r0 = pat.r0
         correction = np.zeros_like(self.inv11)
         p12 = np.empty(len(pat.h12_rows))

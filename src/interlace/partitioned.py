@@ -23,7 +23,14 @@ from itertools import pairwise
 import numpy as np
 import scipy.linalg
 
-from .factor import BlockParts, HessianFactor, NotPositiveDefinite, _block_apply, schur_cholesky
+from .factor import (
+    BlockParts,
+    HessianFactor,
+    NotPositiveDefinite,
+    _block_apply,
+    inverse_from_cholesky,
+    schur_cholesky,
+)
 from .laplace import (
     INNER_GRAD_TOL,
     ConditionalModes,
@@ -173,9 +180,9 @@ class Partition:
         self.u1 = u_all[self.positions].copy()
         self.tangent = None
 
-    def diagonal_blocks(self, u2, chol_s, logdet) -> tuple:
+    def diagonal_blocks(self, u2, s_inv, logdet) -> tuple:
         """The diagonal blocks of H^-1 for this partition's first-term levels."""
-        blocks = self.modes(u2, chol_s, logdet).factor.observation_inverse(self.values)[2][0]
+        blocks = self.modes(u2, s_inv, logdet).factor.observation_inverse(self.values)[2][0]
         return self.first_levels, blocks
 
     def clm(self, method: str, *args):
@@ -185,17 +192,17 @@ class Partition:
         return getattr(self.clm_rows, method)(*args)
 
     # -- the gradient -----------------------------------------------------------------------
-    def modes(self, u2, chol_s, logdet) -> ConditionalModes:
+    def modes(self, u2, s_inv, logdet) -> ConditionalModes:
         _, parts, terms, d = self.newton
-        factor = HessianFactor.of_rows(parts, chol_s, logdet)
+        factor = HessianFactor.of_rows(parts, s_inv, logdet)
         return ConditionalModes(self.phi, np.concatenate([self.u1, u2]), self.values, terms, d,
                                 factor, np.nan, True, self.inv_scale)
 
-    def gradient_parts(self, u2, chol_s, logdet) -> dict:
+    def gradient_parts(self, u2, s_inv, logdet) -> dict:
         """This partition's explicit gradient and its shares of C and g_u: those of u1 stay
         here, those of u2 go to the driver with M' times the u1 ones."""
         local = self.local
-        modes = self.modes(u2, chol_s, logdet)
+        modes = self.modes(u2, s_inv, logdet)
         pa, lev, _ = modes.factor.observation_inverse(modes.values)
         n_phi = local.n_psi + len(local._theta_derivs)
         grad, cross = np.zeros(n_phi), np.zeros((len(modes.u), n_phi))
@@ -350,9 +357,13 @@ class PartitionedLaplace(ModesObjective):
                                     check_finite=False)
         return chol, logdet, x2, max_grad
 
+    def _s_inv(self):
+        """S^-1 at the last modes, formed once here rather than in every partition."""
+        return None if not self.q2 else inverse_from_cholesky(self._chol)
+
     # -- gradient ---------------------------------------------------------------------------
     def gradient(self, modes) -> np.ndarray:
-        parts = self.backend.map("gradient_parts", modes.u2, self._chol, self._logdet)
+        parts = self.backend.map("gradient_parts", modes.u2, self._s_inv(), self._logdet)
         grad = _sum(parts, "grad")
         v2 = x2 = np.zeros((0,))
         if self.q2:
@@ -419,11 +430,10 @@ class _Inverse:
         obj = self.modes.objective
         first = obj.random.terms[0]
         p11 = np.zeros((first.n_levels, first.size, first.size))
-        for levels, blocks in obj.backend.map("diagonal_blocks", self.modes.u2, obj._chol,
+        for levels, blocks in obj.backend.map("diagonal_blocks", self.modes.u2, obj._s_inv(),
                                               obj._logdet):
             p11[levels] = blocks
-        s_inv = (scipy.linalg.cho_solve((obj._chol, True), np.eye(obj.q2)) if obj.q2
-                 else None)
+        s_inv = obj._s_inv()
         return None, None, (p11, s_inv)
 
 
