@@ -16,10 +16,18 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from .chunks import categories_of, decide, merge_categories, skeleton, summarise_chunk
 from .design import build_design
 from .links import get_link
-from .partitioned import Partition, PartitionedLaplace, PartitionsLost, own_first_levels
+from .partitioned import (
+    Partition,
+    PartitionedLaplace,
+    PartitionsLost,
+    combine,
+    own_first_levels,
+)
 from .rformula import read_formula
 
 
@@ -39,6 +47,8 @@ class PartitionActor:
         self.partition = Partition(local, get_link(link), control, levels)
 
     def call(self, method: str, *args):
+        # large arrays come scattered to every worker once per call, as futures
+        args = [a.result() if type(a).__name__ == "Future" else a for a in args]
         return getattr(self.partition, method)(*args)
 
     def skeleton(self):
@@ -63,14 +73,38 @@ class DaskPartitions:
         return [p.result() for p in pending]
 
     def map(self, method: str, *args) -> list:
+        out: list = []
+        self._run(method, args, out.append)
+        return out
+
+    def reduce(self, method: str, *args):
+        """The partitions' results added up as they arrive, a worker's worth at a time, so
+        that the driver holds one sum and a few results, however many partitions."""
+        total = [None]
+        self._run(method, args, lambda r: total.__setitem__(0, combine(total[0], r)))
+        return total[0]
+
+    def _run(self, method, args, take) -> None:
         try:
-            calls = [actor.call(method, *args) for actor in self.actors]
-            return [c.result() for c in calls]
+            args = [self.client.scatter(a, broadcast=True)
+                    if isinstance(a, np.ndarray) and a.nbytes > 1 << 20 else a for a in args]
+            for wave in self._waves():
+                calls = [a.call(method, *args) for a in wave]
+                for c in calls:
+                    take(c.result())
         except Exception as exc:
             if not self._lost():
                 raise
             self.actors = self._start()
             raise PartitionsLost(f"a worker was lost during {method}: {exc}") from exc
+
+    def _waves(self) -> list:
+        """The actors in waves of one per worker: each wave keeps every worker busy."""
+        by_worker: dict = {}
+        for actor in self.actors:
+            by_worker.setdefault(actor._address, []).append(actor)
+        depth = max(len(v) for v in by_worker.values())
+        return [[v[i] for v in by_worker.values() if i < len(v)] for i in range(depth)]
 
     def _lost(self, wait: float = 20.0) -> bool:
         """Whether an actor's worker is gone (the scheduler may take a moment to notice)."""

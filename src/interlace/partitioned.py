@@ -228,6 +228,29 @@ class Partition:
         return self.cross1.T @ v1
 
 
+def combine(total, part):
+    """Two partitions' results added up: sums of numbers and arrays, the larger of the
+    ``max_`` entries, a flag if either has it, None where neither has a value."""
+    if total is None:
+        return part
+    if isinstance(total, dict):
+        out = dict(total)
+        for key, value in part.items():
+            mine = out.get(key)
+            if mine is None or value is None:
+                out[key] = value if mine is None else mine
+            elif key.startswith("max_"):
+                out[key] = max(mine, value)
+            elif key == "not_pd":
+                out[key] = True
+            else:
+                out[key] = mine + value
+        return out
+    if isinstance(total, tuple):
+        return tuple(a + b for a, b in zip(total, part))
+    return total + part
+
+
 class InMemoryPartitions:
     """The partitions in this process, called one after another."""
 
@@ -237,9 +260,12 @@ class InMemoryPartitions:
     def map(self, method: str, *args) -> list:
         return [getattr(p, method)(*args) for p in self.partitions]
 
-
-def _sum(results, key):
-    return sum(r[key] for r in results)
+    def reduce(self, method: str, *args):
+        """The partitions' results added up (`combine`)."""
+        total = None
+        for p in self.partitions:
+            total = combine(total, getattr(p, method)(*args))
+        return total
 
 
 class PartitionedLaplace(ModesObjective):
@@ -294,10 +320,10 @@ class PartitionedLaplace(ModesObjective):
         return self.u2.copy()
 
     def _parts(self, u2, positive):
-        parts = self.backend.map("newton_parts", u2, positive)
-        if any("not_pd" in p for p in parts) and not positive:
+        parts = self.backend.reduce("newton_parts", u2, positive)
+        if parts.get("not_pd") and not positive:
             return self._parts(u2, True), False
-        h = _sum(parts, "h") + 0.5 * float(u2 @ u2)
+        h = parts["h"] + 0.5 * float(u2 @ u2)
         return (parts, h), not positive
 
     def _newton(self, phi, cold: bool):
@@ -316,18 +342,18 @@ class PartitionedLaplace(ModesObjective):
             chol, logdet, x2, max_grad = self._solve(parts, u2)
             self.n_inner += 1
             t, noise = 1.0, 1e-13 * max(1.0, abs(h))
-            trials = self.backend.map("trial", u2, x2, t)
-            max_step = max([r["max_step"] for r in trials] + [float(np.max(np.abs(x2), initial=0))])
+            trials = self.backend.reduce("trial", u2, x2, t)
+            max_step = max(trials["max_step"], float(np.max(np.abs(x2), initial=0)))
             if exact and max_step < self.step_tol:
                 converged = max_grad < INNER_GRAD_TOL
                 break
             for _ in range(control.inner_max_halvings):
-                h_new = _sum(trials, "h") + 0.5 * float((u2 - t * x2) @ (u2 - t * x2))
+                h_new = trials["h"] + 0.5 * float((u2 - t * x2) @ (u2 - t * x2))
                 if h_new <= h + noise:
                     break
                 t *= 0.5
                 self.n_halvings += 1
-                trials = self.backend.map("trial", u2, x2, t)
+                trials = self.backend.reduce("trial", u2, x2, t)
             else:
                 break  # no decrease along Newton's direction: at the floor of precision
             self.backend.map("accept")
@@ -337,8 +363,8 @@ class PartitionedLaplace(ModesObjective):
                 raise InnerSolveError("non-finite likelihood at the conditional modes")
         if not converged:
             chol, logdet, x2, max_grad = self._solve(parts, u2)
-            trials = self.backend.map("trial", u2, x2, 0.0)
-            max_step = max([r["max_step"] for r in trials] + [float(np.max(np.abs(x2), initial=0))])
+            trials = self.backend.reduce("trial", u2, x2, 0.0)
+            max_step = max(trials["max_step"], float(np.max(np.abs(x2), initial=0)))
             converged = exact and max_step < 1e-6 and max_grad < INNER_GRAD_TOL
         self.u2 = u2
         self._chol, self._logdet = chol, logdet
@@ -346,15 +372,14 @@ class PartitionedLaplace(ModesObjective):
 
     def _solve(self, parts, u2):
         """S's Cholesky factor, log det H, u2's Newton step and max |gradient|."""
-        logdet = _sum(parts, "logdet11")
-        grad2 = _sum(parts, "grad2") + u2 if self.q2 else np.zeros(0)
-        max_grad = max([p["max_grad1"] for p in parts] + [float(np.max(np.abs(grad2), initial=0))])
+        logdet = parts["logdet11"]
+        grad2 = parts["grad2"] + u2 if self.q2 else np.zeros(0)
+        max_grad = max(parts["max_grad1"], float(np.max(np.abs(grad2), initial=0)))
         if not self.q2:
             return None, logdet, np.zeros(0), max_grad
-        chol = schur_cholesky(_sum(parts, "schur") + np.eye(self.q2))
+        chol = schur_cholesky(parts["schur"] + np.eye(self.q2))
         logdet += 2.0 * float(np.sum(np.log(np.diag(chol))))
-        x2 = scipy.linalg.cho_solve((chol, True), grad2 - _sum(parts, "m_grad1"),
-                                    check_finite=False)
+        x2 = scipy.linalg.cho_solve((chol, True), grad2 - parts["m_grad1"], check_finite=False)
         return chol, logdet, x2, max_grad
 
     def _s_inv(self):
@@ -363,19 +388,18 @@ class PartitionedLaplace(ModesObjective):
 
     # -- gradient ---------------------------------------------------------------------------
     def gradient(self, modes) -> np.ndarray:
-        parts = self.backend.map("gradient_parts", modes.u2, self._s_inv(), self._logdet)
-        grad = _sum(parts, "grad")
+        parts = self.backend.reduce("gradient_parts", modes.u2, self._s_inv(), self._logdet)
+        grad = parts["grad"]
         v2 = x2 = np.zeros((0,))
         if self.q2:
             solve = (self._chol, True)
             v2 = scipy.linalg.cho_solve(
-                solve, _sum(parts, "half_g_u2") - _sum(parts, "m_half_g_u1"), check_finite=False)
-            cross2 = _sum(parts, "cross2")
-            x2 = scipy.linalg.cho_solve(solve, cross2 - _sum(parts, "m_cross1"),
-                                        check_finite=False)
+                solve, parts["half_g_u2"] - parts["m_half_g_u1"], check_finite=False)
+            cross2 = parts["cross2"]
+            x2 = scipy.linalg.cho_solve(solve, cross2 - parts["m_cross1"], check_finite=False)
             grad -= cross2.T @ v2
             self.tangent2 = (modes.phi, modes.u2.copy(), -x2)
-        grad -= sum(self.backend.map("finish_gradient", v2, x2))
+        grad -= self.backend.reduce("finish_gradient", v2, x2)
         return grad
 
     @property
@@ -444,14 +468,13 @@ class _ClmOverPartitions:
         self.backend = backend
 
     def counts(self):
-        return sum(again(lambda: self.backend.map("clm", "counts")))
+        return again(lambda: self.backend.reduce("clm", "counts"))
 
     def value(self, psi) -> float:
-        return float(sum(again(lambda: self.backend.map("clm", "value", psi))))
+        return float(again(lambda: self.backend.reduce("clm", "value", psi)))
 
     def derivatives(self, psi) -> tuple:
-        parts = again(lambda: self.backend.map("clm", "derivatives", psi))
-        return sum(p[0] for p in parts), sum(p[1] for p in parts)
+        return again(lambda: self.backend.reduce("clm", "derivatives", psi))
 
 
 class _GlobalPattern:
