@@ -62,15 +62,12 @@ def test_a_dask_frame_gets_the_in_memory_fit(client, formula, data, kwargs):
 
 
 def test_parquet_files_and_predictions_as_a_dask_frame(client, tmp_path):
-    """Also: arrays above `scatter_from` (here every one) go to the workers once per call."""
     soup = dataset("soup")
     for k, rows in enumerate(np.array_split(np.arange(len(soup)), 4)):
         soup.iloc[rows].to_parquet(tmp_path / f"part{k}.parquet")
     ddf = dd.read_parquet(str(tmp_path / "*.parquet"))
     formula = "SURENESS ~ PROD + DAY + (1|RESP) + (1|RESP:DAY)"
-    model = interlace.clmm_model(formula, ddf)
-    model.objective.backend.scatter_from = 0
-    ours, theirs = model.fit(), interlace.clmm(formula, soup)
+    ours, theirs = interlace.clmm(formula, ddf), interlace.clmm(formula, soup)
     assert_same_fit(ours, theirs)
     predicted = ours.predict(newdata=ddf, re_form="marginal")
     assert isinstance(predicted, dd.DataFrame)

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 from .chunks import categories_of, decide, merge_categories, skeleton, summarise_chunk
 from .design import build_design
 from .links import get_link
@@ -35,19 +33,6 @@ def is_dask_frame(data) -> bool:
     return type(data).__module__.split(".")[0] in ("dask", "dask_expr")
 
 
-class Shared:
-    """An array scattered to every worker, named by its key: read from the worker's own
-    store (a Future does not travel into an actor's call)."""
-
-    def __init__(self, key):
-        self.key = key
-
-    def local(self):
-        from distributed import get_worker
-
-        return get_worker().data[self.key]
-
-
 class PartitionActor:
     """One partition on its worker: its rows' design (from `chunks.DesignMeta`) and the
     inner solve's state (`partitioned.Partition`)."""
@@ -60,8 +45,6 @@ class PartitionActor:
         self.partition = Partition(local, get_link(link), control, levels)
 
     def call(self, method: str, *args):
-        # large arrays come scattered to every worker once per call (`Shared`)
-        args = [a.local() if isinstance(a, Shared) else a for a in args]
         return getattr(self.partition, method)(*args)
 
     def skeleton(self):
@@ -70,8 +53,6 @@ class PartitionActor:
 
 class DaskPartitions:
     """The row backend on a cluster: one actor per non-empty partition."""
-
-    scatter_from = 1 << 20  # bytes: larger arrays go to the workers once per call
 
     def __init__(self, client, futures, build_args):
         self.client, self.futures, self.build_args = client, futures, build_args
@@ -101,11 +82,6 @@ class DaskPartitions:
 
     def _run(self, method, args, take) -> None:
         try:
-            scattered = {i: self.client.scatter(a, broadcast=True, hash=False)
-                         for i, a in enumerate(args)
-                         if isinstance(a, np.ndarray) and a.nbytes > self.scatter_from}
-            args = [Shared(scattered[i].key) if i in scattered else a
-                    for i, a in enumerate(args)]
             for wave in self._waves():
                 calls = [a.call(method, *args) for a in wave]
                 for c in calls:
