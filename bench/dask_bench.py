@@ -72,17 +72,18 @@ def run(rows: int, n_users: int, n_items: int, client, directory: Path) -> dict:
         setup = time.perf_counter() - start
         backend = model.objective.backend
         calls, spent = [0], [0.0]
-        real_map = backend.map
 
-        def timed(method, *args):
-            t = time.perf_counter()
-            try:
-                return real_map(method, *args)
-            finally:
-                calls[0] += 1
-                spent[0] += time.perf_counter() - t
+        def timed(real):
+            def call(method, *args):
+                t = time.perf_counter()
+                try:
+                    return real(method, *args)
+                finally:
+                    calls[0] += 1
+                    spent[0] += time.perf_counter() - t
+            return call
 
-        backend.map = timed
+        backend.map, backend.reduce = timed(backend.map), timed(backend.reduce)
         fit_start = time.perf_counter()
         fit = model.fit()
         fit_time = time.perf_counter() - fit_start
