@@ -9,7 +9,8 @@ import pytest
 import interlace
 from conftest import dataset
 from interlace.links import get_link
-from interlace.partitioned import InMemoryPartitions, PartitionedLaplace, split_by_first_term
+from interlace.partition import InMemoryPartitions, split_by_first_term
+from interlace.partitioned import PartitionedLaplace
 
 CASES = [
     ("rating ~ temp + contact + (1|judge)", "wine", {}),

@@ -19,13 +19,8 @@ import time
 from .chunks import categories_of, decide, merge_categories, skeleton, summarise_chunk
 from .design import build_design
 from .links import get_link
-from .partitioned import (
-    Partition,
-    PartitionedLaplace,
-    PartitionsLost,
-    combine,
-    own_first_levels,
-)
+from .partition import Partition, PartitionsLost, combine, own_first_levels
+from .partitioned import PartitionedLaplace
 from .rformula import read_formula
 
 
@@ -35,7 +30,7 @@ def is_dask_frame(data) -> bool:
 
 class PartitionActor:
     """One partition on its worker: its rows' design (from `chunks.DesignMeta`) and the
-    inner solve's state (`partitioned.Partition`)."""
+    inner solve's state (`partition.Partition`)."""
 
     def __init__(self, frame, parsed, meta, threshold, weights, na_action, link, control):
         design = build_design(parsed, frame, threshold=threshold, weights=weights,

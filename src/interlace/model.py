@@ -29,7 +29,8 @@ from .optimize.control import OPTIMIZERS, Control, OptSummary
 from .optimize.convergence import check_convergence
 from .optimize.start import fit_clm
 from .optimize.strategy import maximise
-from .partitioned import InMemoryPartitions, PartitionedLaplace, split_by_first_term
+from .partition import InMemoryPartitions, split_by_first_term
+from .partitioned import PartitionedLaplace
 from .quadrature import QuadratureObjective
 from .result import CLMMResult, ConvergenceWarning
 from .thresholds import THRESHOLD_STRUCTURES
