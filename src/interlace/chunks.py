@@ -81,7 +81,6 @@ class DesignMeta:
     n_obs: int = 0
     total_weight: float = 0.0
     n_dropped: int = 0
-    fixed_spec: object = None
 
     def cast(self, df: pd.DataFrame) -> pd.DataFrame:
         """A chunk's factor columns with the whole data's categories."""
@@ -163,7 +162,7 @@ def summarise_chunk(parsed, frame, categories: dict, weights=None,
     meta = DesignMeta(categories, [], [], np.ones(0), None, None, None, None, [], [])
     df = meta.cast(plain.copy())
     renamed = parts.columns.rename(df)
-    full, names, spec, _ = fixed_matrix(parts, renamed)
+    full, names, _, _ = fixed_matrix(parts, renamed)
     check_finite(full, names, "fixed-effect column", frame.index[keep])
     sides, side_names = [], {}
     for which in ("nominal", "scale"):
@@ -187,7 +186,7 @@ def summarise_chunk(parsed, frame, categories: dict, weights=None,
         "weight": float(len(df) if w is None else w.sum()),
         "response_counts": np.bincount(response.cat.codes, minlength=len(
             response.cat.categories)),
-        "fixed": Moments.of(full), "fixed_names": names, "fixed_spec": spec,
+        "fixed": Moments.of(full), "fixed_names": names,
         "sides": {which: Moments.of(x) for which, x in sides}, "side_names": side_names,
         "joint": Moments.of(np.column_stack([x for which, x in sides if which == "nominal"]
                                             + [full])),
@@ -295,7 +294,7 @@ def decide(parsed, summaries: list, categories: dict, order_asked: bool) -> Desi
         w_scale=w_scale, term_levels=term_levels, covariate_scales=covariate_scales,
         column_levels=column_levels, column_ranges=ranges, column_kinds=first["kinds"], n_obs=n,
         total_weight=sum(s["weight"] for s in summaries),
-        n_dropped=sum(s["n_dropped"] for s in summaries), fixed_spec=first["fixed_spec"])
+        n_dropped=sum(s["n_dropped"] for s in summaries))
 
 
 def _ordered_levels(seen: set, factors, categories: dict) -> list:
