@@ -39,12 +39,15 @@ def test_logdet_solve_and_selected_inverse(formula, theta):
     b = rng.standard_normal(a.shape[1])
     np.testing.assert_allclose(factor.solve(b), np.linalg.solve(h, b), rtol=1e-9, atol=1e-12)
     h_inv = np.linalg.inv(h)
-    pa, lev, (p11, s_inv) = factor.observation_inverse(values)
+    pa, lev, term_blocks = factor.observation_inverse(values)
     np.testing.assert_allclose(pa, (a @ h_inv)[np.arange(len(a))[:, None], design.random.cols],
                                rtol=1e-8, atol=1e-12)
     np.testing.assert_allclose(lev, np.einsum("ij,jk,ik->i", a, h_inv, a), rtol=1e-8)
-    r0, n0 = design.random.terms[0].size, design.random.terms[0].n_levels
-    blocks = np.stack([h_inv[j * r0:(j + 1) * r0, j * r0:(j + 1) * r0] for j in range(n0)])
-    np.testing.assert_allclose(p11, blocks, rtol=1e-8, atol=1e-14)
-    if s_inv is not None:
-        np.testing.assert_allclose(s_inv, h_inv[n0 * r0:, n0 * r0:], rtol=1e-8, atol=1e-14)
+    # each term's diagonal blocks of H^-1, level by level (the conditional variances)
+    assert len(term_blocks) == len(design.random.terms)
+    for k, term in enumerate(design.random.terms):
+        r, start = term.size, design.random.u_offsets[k]
+        want = np.stack([h_inv[start + j * r: start + (j + 1) * r,
+                               start + j * r: start + (j + 1) * r]
+                         for j in range(term.n_levels)])
+        np.testing.assert_allclose(term_blocks[k], want, rtol=1e-8, atol=1e-14)

@@ -14,7 +14,7 @@ import pandas as pd
 def estimates(model, phi, modes, param, hessian, vcov_free) -> dict:
     """The fields of a `CLMMResult` that describe the estimates, at ``phi`` (objective
     units) with the Hessian and its inverse in R's coordinates and the data's units."""
-    design, objective = model.design, model.objective
+    design = model.design
     n_psi, random, ths = design.n_psi, design.random, design.thresholds
     phi_data = param.to_data(phi)
     psi, theta = phi_data[:n_psi], phi_data[n_psi:]
@@ -49,7 +49,7 @@ def estimates(model, phi, modes, param, hessian, vcov_free) -> dict:
         scale_params=pd.Series(psi[zeta], index=design.scale_names, dtype=float, name="zeta"),
         scale_bse=pd.Series(se_psi[zeta], index=design.scale_names, dtype=float, name="zeta"),
         nominal_formula=model.parsed.nominal, scale_formula=model.parsed.scale,
-        **random_tables(random, theta, modes, objective),
+        **random_tables(random, theta, modes),
         theta=theta.copy(), vcov=pd.DataFrame(vcov_free, index=free_names,
                                               columns=free_names),
         nobs=float(design.weights.sum() if design.total_weight is None
@@ -97,7 +97,7 @@ def nominal_thresholds(design, tau: np.ndarray) -> pd.DataFrame:
                       pd.DataFrame(theta, columns=ths.cut_names)], axis=1)
 
 
-def random_tables(random, theta, modes, objective) -> dict:
+def random_tables(random, theta, modes) -> dict:
     """Per term: the conditional modes b = L u and their conditional variances (R's ranef
     and condVar; terms on one grouping factor share its tables), the covariance L L', the
     number of levels and the terms' names; theta in the data's units. Empty without random
@@ -106,17 +106,11 @@ def random_tables(random, theta, modes, objective) -> dict:
            "term_names": {}}
     if not random.terms:
         return out
-    q1 = objective.pattern.q1
-    _, _, (p11, s_inv) = modes.factor.observation_inverse(modes.values)
+    _, _, inverse_blocks = modes.factor.observation_inverse(modes.values)
     for k, (term, L) in enumerate(zip(random.terms, random.factors(theta))):
         r = term.size
         u = modes.u[random.u_offsets[k]: random.u_offsets[k + 1]].reshape(term.n_levels, r)
-        if k == 0:
-            blocks = p11
-        else:
-            idx = (random.u_offsets[k] - q1
-                   + np.arange(term.n_levels)[:, None] * r + np.arange(r)[None, :])
-            blocks = s_inv[idx[:, :, None], idx[:, None, :]]
+        blocks = inverse_blocks[k]
         cov_b = np.einsum("st,jtu,vu->jsv", L, blocks, L)
         for table, values in (("random_effects", u @ L.T),
                               ("cond_var", np.diagonal(cov_b, axis1=1, axis2=2))):

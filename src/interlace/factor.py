@@ -42,7 +42,7 @@ def inverse_from_cholesky(chol_lower: np.ndarray) -> np.ndarray:
 class HessianPattern:
     """Index maps from observation entries to the blocks of H, computed once per design."""
 
-    def __init__(self, random: RandomDesign):
+    def __init__(self, random: RandomDesign, index_maps: bool = True):
         first = random.terms[0]
         self.r0 = r0 = first.size
         self.n_levels0 = first.n_levels
@@ -51,9 +51,11 @@ class HessianPattern:
         self.q2 = q2 = self.q - q1
         self.cols = random.cols
         self.level0 = first.index
+        self.layout = [(int(random.u_offsets[k]), t.n_levels, t.size)
+                       for k, t in enumerate(random.terms)]
         s, t = np.meshgrid(np.arange(r0), np.arange(r0), indexing="ij")
         self.block_index = (first.index[:, None, None] * r0 * r0 + (s * r0 + t)[None]).ravel()
-        if q2 == 0:
+        if q2 == 0 or not index_maps:  # without them: the sizes only
             return
         cols0 = random.cols[:, :r0].astype(np.int64)
         self.cols_rest = cols_rest = random.cols[:, r0:].astype(np.int64) - q1
@@ -142,6 +144,17 @@ class BlockParts:
         return (binv @ mat).tocsr()
 
 
+def term_inverse_blocks(layout, p11: np.ndarray, s_inv) -> list[np.ndarray]:
+    """H^-1's diagonal blocks, (levels, r, r) per term, from the first term's blocks and S^-1
+    (``layout``: each term's offset in u, levels and size)."""
+    blocks = [p11]
+    q1 = layout[0][1] * layout[0][2]
+    for offset, n_levels, r in layout[1:]:
+        idx = offset - q1 + np.arange(n_levels)[:, None] * r + np.arange(r)[None, :]
+        blocks.append(s_inv[idx[:, :, None], idx[:, None, :]])
+    return blocks
+
+
 class HessianFactor:
     """H = I + A' diag(wd) A for the entries ``values`` (n, m) of A, factorised."""
 
@@ -223,4 +236,4 @@ class HessianFactor:
             pv[:, r0:, r0:] = s_inv[cr[:, :, None], cr[:, None, :]]
         pa = np.einsum("ist,it->is", pv, values)
         leverage = np.einsum("is,is->i", values, pa)
-        return pa, leverage, (p11, s_inv)
+        return pa, leverage, term_inverse_blocks(pat.layout, p11, s_inv)

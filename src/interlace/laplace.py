@@ -25,6 +25,7 @@ import scipy.sparse as sp
 from .design import ClmmDesign
 from .factor import HessianFactor, HessianPattern, NotPositiveDefinite
 from .intervals import IntervalTerms, interval_terms
+from .iterative import IterativeFactor, SparsePattern
 from .links import Link
 from .optimize.control import Control
 from .rows import reduction_block_rows, row_blocks
@@ -107,7 +108,11 @@ class LaplaceObjective(ModesObjective):
         self.link = link
         self.control = control = Control() if control is None else control
         self.random = design.random
-        self.pattern = HessianPattern(design.random)
+        self.iterative = uses_iterative_solver(design.random, control)
+        self.estimated = self.iterative  # value and gradient estimated (newton_polish)
+        self.pattern = HessianPattern(design.random, index_maps=not self.iterative)
+        self.sparse_pattern = (SparsePattern(design.random, control.probes, control.probe_seed)
+                               if self.iterative else None)
         self.n_psi = design.n_psi
         self.step_tol = control.inner_step_tol if step_tol is None else step_tol
         self.max_iter = control.inner_max_iter
@@ -164,13 +169,22 @@ class LaplaceObjective(ModesObjective):
         h = -float(np.dot(self.design.weights, terms.log_prob)) + 0.5 * float(np.dot(u, u))
         return terms, (h if np.isfinite(h) else np.inf)
 
+    def new_factor(self, values, wd):
+        """H factorised (`factor.HessianFactor`) or for conjugate gradients
+        (`iterative.IterativeFactor`), as ``Control.random_solver`` decides."""
+        if self.iterative:
+            c = self.control
+            return IterativeFactor(self.sparse_pattern, self.random, values, wd, c.cg_rtol,
+                                   c.cg_max_iter)
+        return HessianFactor(self.pattern, values, wd)
+
     def _factor(self, values, wd):
         try:
-            return HessianFactor(self.pattern, values, wd), True
+            return self.new_factor(values, wd), True
         except NotPositiveDefinite:
             # a non-log-concave link (cauchit) can make H indefinite away from the mode;
             # the positive part of D still gives a descent direction
-            return HessianFactor(self.pattern, values, np.maximum(wd, 0.0)), False
+            return self.new_factor(values, np.maximum(wd, 0.0)), False
 
     # -- inner problem -----------------------------------------------------------------------
     def conditional_modes(self, phi: np.ndarray) -> ConditionalModes:
@@ -237,7 +251,7 @@ class LaplaceObjective(ModesObjective):
         if not converged:
             dp = terms.p1 - terms.p2
             d = dp * dp - (terms.q1 - terms.q2)
-            factor = HessianFactor(self.pattern, values, w * d)  # may raise NotPositiveDefinite
+            factor = self.new_factor(values, w * d)  # may raise NotPositiveDefinite
             grad = self._at_times(values, w * dp) + u
             converged = bool(np.max(np.abs(factor.solve(grad)), initial=0.0) < 1e-6
                              and np.max(np.abs(grad), initial=0.0) < INNER_GRAD_TOL)
@@ -313,6 +327,14 @@ class LaplaceObjective(ModesObjective):
             cross[:, self.n_psi + k] += (
                 np.bincount(cols[:, entry], weights=x * w * dp, minlength=self.random.q)
                 + self._at_times(values, w * d * du, rows))
+
+
+def uses_iterative_solver(random, control: Control) -> bool:
+    """Whether H goes by conjugate gradients and probes (`Control.random_solver`)."""
+    if control.random_solver != "auto":
+        return control.random_solver == "iterative"
+    q2 = random.q - random.terms[0].n_levels * random.terms[0].size
+    return q2 >= control.iterative_from
 
 
 class CurvatureDerivatives:

@@ -53,6 +53,12 @@ class ClmmModel:
             "na_action": na_action, "control": control, "random_effects": random_effects,
             "nominal": nominal, "scale": scale, "client": client}
         self.control = Control() if control is None else control
+        if self.control.random_solver == "iterative" and (
+                int(nAGQ) != 1 or self.control.partitions > 1 or is_dask_frame(data)):
+            raise ValueError("Control(random_solver='iterative') is for the Laplace "
+                             "approximation (nAGQ=1) on rows in memory in one block "
+                             "(partitions=1); quadrature, partitions and Dask frames use the "
+                             "exact factorisation")
         self.link = link
         self.n_agq = int(nAGQ)
         self.data = data
@@ -165,6 +171,9 @@ class ClmmModel:
             warnings.warn(f"{what} did not converge: " + "; ".join(problems), ConvergenceWarning,
                           stacklevel=3)
         summary.n_evaluations, summary.n_inner = objective.n_evaluations, objective.n_inner
+        if getattr(objective, "iterative", False):
+            summary.random_solver = "iterative"
+            summary.loglik_se = 0.5 * modes.factor.logdet_se
         summary.max_grad, summary.converged = max_grad, not problems
         summary.elapsed = time.perf_counter() - started
         result = CLMMResult.from_fit(

@@ -70,7 +70,9 @@ class Partition:
     the blocks of the last Newton step, the trial of the line search, the tangent."""
 
     def __init__(self, design, link, control, first_levels=None):
-        self.local = LaplaceObjective(design, link, control)
+        # a partition's share of H goes through the driver's block elimination (exact)
+        self.local = LaplaceObjective(design, link,
+                                      dataclasses.replace(control, random_solver="exact"))
         self.q1 = self.local.pattern.q1
         first = design.random.terms[0]
         if first_levels is None:  # `own_first_levels` on the whole design's rows

@@ -22,7 +22,12 @@ import dataclasses
 import numpy as np
 import scipy.linalg
 
-from .factor import NotPositiveDefinite, inverse_from_cholesky, schur_cholesky
+from .factor import (
+    NotPositiveDefinite,
+    inverse_from_cholesky,
+    schur_cholesky,
+    term_inverse_blocks,
+)
 from .laplace import (
     INNER_GRAD_TOL,
     InnerSolveError,
@@ -221,8 +226,9 @@ class _Inverse:
         for levels, blocks in obj.backend.map("diagonal_blocks", self.modes.u2, obj._s_inv(),
                                               obj._logdet):
             p11[levels] = blocks
-        s_inv = obj._s_inv()
-        return None, None, (p11, s_inv)
+        layout = [(int(obj.random.u_offsets[k]), t.n_levels, t.size)
+                  for k, t in enumerate(obj.random.terms)]
+        return None, None, term_inverse_blocks(layout, p11, obj._s_inv())
 
 
 class _ClmOverPartitions:

@@ -53,6 +53,9 @@ class Summary:
                      f"quadrature approximation with {-r.n_agq} quadrature points ", ""]
         else:
             lines = ["Cumulative Link Mixed Model fitted with the Laplace approximation", ""]
+            note = r.optinfo.estimate_note() if r.optinfo is not None else ""
+            if note:
+                lines.insert(1, f"({note})")
         lines.append(f"formula: {r.formula}")
         if r.scale_formula is not None:
             lines.append(f"scale:   ~{r.scale_formula}")

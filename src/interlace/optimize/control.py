@@ -7,6 +7,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 OPTIMIZERS = ("auto", "newton", "lbfgsb", "bobyqa")  # "newton" is the old name of "auto"
+RANDOM_SOLVERS = ("auto", "exact", "iterative")
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,14 @@ class Control:
     partitions : the Laplace objective's rows in this many partitions, each owning whole
         levels of the first random term (`partitioned.PartitionedLaplace`, the row backend a
         cluster runs): the same fit, sums taken in another order. 1 (default): one block.
+    random_solver : how H = I + A'WDA is handled. "exact": block elimination and a dense
+        Schur complement of the terms after the largest (q2 x q2; its cost grows as q2^3);
+        "iterative": conjugate gradients, and the log-determinant and the gradient's entries
+        of H^-1 estimated from ``probes`` fixed random probes (`iterative`; the result says so
+        and gives the estimate's standard error); "auto": iterative from q2 >= ``iterative_from``.
+    probes, probe_seed : how many Rademacher probes, and their seed (fixed for the whole fit,
+        so the objective is a deterministic function of the parameters).
+    cg_rtol, cg_max_iter : conjugate gradients stop at ||residual|| <= cg_rtol ||b||.
     """
 
     grad_tol: float = 1e-4
@@ -81,21 +90,35 @@ class Control:
     rows_per_level: int = 4
     reuse_large_blocks: bool = False
     partitions: int = 1
+    random_solver: str = "auto"
+    iterative_from: int = 20_000
+    probes: int = 32
+    probe_seed: int = 1
+    cg_rtol: float = 1e-10
+    cg_max_iter: int = 2000
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.type == "bool":
+            if f.type == "str":
+                ok = value in RANDOM_SOLVERS
+            elif f.type == "bool":
                 ok = isinstance(value, bool)
             elif f.type == "int":
                 ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
             else:
                 ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
                       and value > 0)
+            if not ok and f.type == "str":
+                raise ValueError(f"Control.{f.name} must be one of {RANDOM_SOLVERS}, "
+                                 f"not {value!r}")
             if not ok:
                 raise ValueError(f"Control.{f.name} must be a {f.type} "
                                  f"({'positive' if f.type == 'float' else 'non-negative'}), "
                                  f"not {value!r}")
+        if self.probes < 2:
+            raise ValueError("Control.probes must be at least 2 (the estimate's standard error "
+                             "needs two)")
         if self.block_rows < 1 or self.subsample_share < 2 or self.partitions < 1:
             raise ValueError("Control.block_rows and partitions must be at least 1 and "
                              "subsample_share at least 2")
@@ -117,6 +140,16 @@ class OptSummary:
     converged: bool = False
     elapsed: float = 0.0  # seconds
     control: Control = field(default_factory=Control)
+    # how H was handled; with "iterative" the log-likelihood is estimated (logdet by probes)
+    random_solver: str = "exact"
+    loglik_se: float = 0.0  # the estimated log-likelihood's standard error (0: exact)
+
+    def estimate_note(self) -> str:
+        """What the summary says of an estimated log-likelihood ('' when it is exact)."""
+        if self.random_solver != "iterative":
+            return ""
+        return (f"log-determinant estimated from {self.control.probes} probes "
+                f"(conjugate gradients): logLik standard error {self.loglik_se:.3g}")
 
     def lines(self) -> list[str]:
         out = [f"optimizer: {self.optimizer}; start: {self.start}"]
@@ -125,6 +158,8 @@ class OptSummary:
                        + (f" ({why})" if why else ""))
         out += [f"  {phase}" for phase in self.phases]
         out += [f"  restart: {why}" for why in self.restarts]
+        if self.estimate_note():
+            out.append(f"  {self.estimate_note()}")
         out.append(f"evaluations {self.n_evaluations}, inner Newton steps {self.n_inner}, "
                    f"optimiser iterations {self.n_iter}, max|grad| {self.max_grad:.2e}, "
                    f"{self.elapsed:.3f} s, {'converged' if self.converged else 'NOT converged'}")
