@@ -37,6 +37,14 @@ def _nominal_scale() -> Case:
                 scale="~ x1")
 
 
+def _iterative(case: Case) -> Case:
+    """The same data fitted on the iterative path (conjugate gradients and probes)."""
+    case.name += "_iterative"
+    case.description += "; iterative path"
+    case.control = {"random_solver": "iterative"}
+    return case
+
+
 CASES: dict[str, Callable[[], Case]] = {
     "wine": _wine,
     "soup": _soup,
@@ -56,11 +64,26 @@ CASES: dict[str, Callable[[], Case]] = {
     # #14's goal: ~1M levels on 3M rows in at most 2.5x the time of 1,000 levels
     "scaling_3M": lambda: simulate.single(3_000_000, 1000, seed=5),
     "levels_3M_1M": lambda: simulate.single(3_000_000, 1_000_000, seed=5),
+    # #14: both crossed factors large; the exact path (auto below 20,000 levels after the
+    # largest factor) against the iterative one on the same data, and where only it runs
+    "crossed_1M_20000x5000": lambda: simulate.crossed(1_000_000, 20_000, 5_000),
+    "crossed_1M_20000x5000_iterative": lambda: _iterative(
+        simulate.crossed(1_000_000, 20_000, 5_000)),
+    "crossed_2M_50000x20000": lambda: simulate.crossed(2_000_000, 50_000, 20_000),
+    "crossed3_1M_20000x2000x500": lambda: simulate.crossed3(1_000_000, 20_000, 2_000, 500),
+    "crossed3_1M_20000x2000x500_iterative": lambda: _iterative(
+        simulate.crossed3(1_000_000, 20_000, 2_000, 500)),
+}
+
+# opt-in (python -m bench --large): MovieLens-25M's shape, about an hour
+LARGE_CASES: dict[str, Callable[[], Case]] = {
+    "ratings_25M_162000x59000": lambda: simulate.ratings_platform(162_000, 59_000, 29_000_000),
 }
 
 # R is run where it finishes in reasonable time; beyond 100k rows the series is ours only.
 R_CASES = [name for name in CASES
            if name not in ("scaling_1M", "levels_1M_300k", "scaling_3M", "levels_3M_1M",
-                           "crossed_100k_nominal_scale")]
+                           "crossed_100k_nominal_scale")
+           and not name.startswith(("crossed_1M", "crossed_2M", "crossed3_"))]
 BUILTIN_R_DATA = {"wine": "wine", "soup": "soup", "wine_agq10": "wine", "soup_agq7": "soup",
                   "soup_agq-7": "soup"}

@@ -12,9 +12,11 @@ import sys
 import time
 import warnings
 
+import numpy as np
+
 import interlace
 
-from .cases import CASES
+from .cases import CASES, LARGE_CASES
 
 
 def peak_rss_mb() -> float:
@@ -22,14 +24,15 @@ def peak_rss_mb() -> float:
 
 
 def main(name: str, repeats: int) -> None:
-    case = CASES[name]()
+    case = {**CASES, **LARGE_CASES}[name]()
+    control = interlace.Control(**(case.control or {}))
     times, fit = [], None
     for _ in range(repeats):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             start = time.perf_counter()
             fit = interlace.clmm(case.formula, case.data, nAGQ=case.nagq,
-                                 nominal=case.nominal, scale=case.scale)
+                                 nominal=case.nominal, scale=case.scale, control=control)
             times.append(time.perf_counter() - start)
         if times[0] > 10.0:
             break
@@ -43,6 +46,13 @@ def main(name: str, repeats: int) -> None:
         "max_grad": fit.max_grad,
         "converged": fit.converged,
         "nobs": fit.nobs,
+        "solver": fit.optinfo.random_solver,
+        "loglik_se": fit.optinfo.loglik_se,
+        # for the distance between the iterative and the exact path on the same data
+        "estimates": {**{f"threshold {k}": v for k, v in fit.threshold_params.items()},
+                      **fit.fe_params.to_dict(),
+                      **{f"sd {k}": float(np.sqrt(v)) for k, v in
+                         fit.variance_components.items() if np.ndim(v) == 0}},
     }))
 
 

@@ -31,7 +31,7 @@ import scipy
 
 import interlace
 
-from .cases import BUILTIN_R_DATA, CASES, R_CASES
+from .cases import BUILTIN_R_DATA, CASES, LARGE_CASES, R_CASES
 
 HERE = Path(__file__).parent
 R_TIMEOUT = 1800  # seconds for one R fit
@@ -91,6 +91,47 @@ def run_r(name: str, repeats: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+# (case, reference): #14's goals are times relative to a (1|g) fit of as many rows
+GOAL_RATIOS = [("crossed_1M_20000x5000", "scaling_1M", 30),
+               ("crossed_1M_20000x5000_iterative", "scaling_1M", 30),
+               ("crossed3_1M_20000x2000x500", "scaling_1M", 30),
+               ("crossed3_1M_20000x2000x500_iterative", "scaling_1M", 30),
+               ("levels_3M_1M", "scaling_3M", 2.5)]
+
+
+def paths_section(rows: list[dict]) -> list[str]:
+    """The iterative path against the exact one on the same data, and #14's time ratios."""
+    by_name = {r["name"]: r["interlace"] for r in rows}
+    out = []
+    pairs = [(n, n.removesuffix("_iterative")) for n in by_name
+             if n.endswith("_iterative") and n.removesuffix("_iterative") in by_name]
+    if pairs:
+        out += [("The iterative path (conjugate gradients; log-determinant and the gradient's "
+                 "entries of H^-1 estimated from 32 fixed probes) against the exact one on the "
+                 "same data: the log-likelihood's difference in its standard errors, and the "
+                 "largest relative difference of the thresholds and coefficients and of the "
+                 "random-effect SDs."), "",
+                ("| case | time exact / iterative | ΔlogLik (SEs) | max rel. diff. estimates "
+                 "| max rel. diff. SDs |"), "|---|---|---|---|---|"]
+        for approx_name, exact_name in pairs:
+            approx, exact = by_name[approx_name], by_name[exact_name]
+            diffs = {k: abs(approx["estimates"][k] / v - 1) for k, v in exact["estimates"].items()}
+            sds = [d for k, d in diffs.items() if k.startswith("sd ")]
+            rest = [d for k, d in diffs.items() if not k.startswith("sd ")]
+            delta = (approx["logLik"] - exact["logLik"]) / approx["loglik_se"]
+            out.append(f"| {exact_name} | {fmt_time(exact['seconds'])} / "
+                       f"{fmt_time(approx['seconds'])} | {delta:+.1f} | {max(rest):.1e} | "
+                       f"{max(sds):.1e} |")
+        out.append("")
+    ratios = [(a, b, goal) for a, b, goal in GOAL_RATIOS if a in by_name and b in by_name]
+    if ratios:
+        out += ["Time relative to a (1|g) fit of as many rows (#14's goals):", ""]
+        out += [f"- {a}: {by_name[a]['seconds'] / by_name[b]['seconds']:.1f}x {b} "
+                f"(goal at most {goal:g}x)" for a, b, goal in ratios]
+        out.append("")
+    return out
+
+
 def fmt_time(s: float) -> str:
     return f"{s:.3f}" if s < 1 else f"{s:.2f}" if s < 100 else f"{s:.0f}"
 
@@ -101,8 +142,11 @@ def table(rows: list[dict]) -> str:
     lines = [head, "|" + "---|" * 11]
     for r in rows:
         ours, theirs = r["interlace"], r.get("r")
+        loglik = f"{ours['logLik']:.4f}"
+        if ours.get("loglik_se"):
+            loglik += f" ± {ours['loglik_se']:.2g}"
         cells = [r["name"], r["description"].replace("|", "\\|"), fmt_time(ours["seconds"]), f"{ours['peak_mb']:.0f}",
-                 f"{ours['logLik']:.4f}", f"{ours['n_fev']} ({ours['n_inner']})",
+                 loglik, f"{ours['n_fev']} ({ours['n_inner']})",
                  f"{ours['max_grad']:.1e}"]
         if theirs is None:
             cells += ["not run", "", "", ""]
@@ -118,7 +162,10 @@ def table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
+    parser.add_argument("--cases", nargs="+", choices=list(CASES) + list(LARGE_CASES),
+                        default=list(CASES))
+    parser.add_argument("--large", action="store_true",
+                        help="add the opt-in large cases (MovieLens-25M's shape, about an hour)")
     parser.add_argument("--no-r", action="store_true", help="skip R even if it is installed")
     parser.add_argument("--repeats", type=int, default=3, help="runs per fit under 10 s")
     parser.add_argument("--out", default=str(HERE / "results.md"))
@@ -127,6 +174,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--r-from", metavar="JSON",
                         help="take R's figures from an earlier results.json instead of running R")
     args = parser.parse_args(argv)
+    if args.large:
+        args.cases = args.cases + [c for c in LARGE_CASES if c not in args.cases]
 
     earlier = {}
     if args.r_from:
@@ -135,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     r_version = None
     for name in args.cases:
-        case = CASES[name]()
+        case = {**CASES, **LARGE_CASES}[name]()
         print(f"{name}: {case.description}", flush=True)
         row = {"name": name, "description": case.description,
                "interlace": run_interlace(name, args.repeats)}
@@ -174,6 +223,7 @@ def main(argv: list[str] | None = None) -> None:
         "",
         table(rows),
         "",
+        *paths_section(rows),
         ("Factorisation: no sparse Cholesky package is used. The largest grouping factor's block "
          "of H = I + A'WDA is block-diagonal and is inverted block by block; the other factors "
          "go through a dense Schur complement (500 x 500 on the 2000 x 500 crossed case). "
