@@ -42,6 +42,11 @@ class SparsePattern:
         self.indptr = np.concatenate([[0], np.cumsum(np.bincount(self.rows, minlength=q))])
         self.on_diagonal = self.rows == self.cols
         self.diagonal_position = np.flatnonzero(self.on_diagonal)
+        # the pairs a <= b, and for every pattern entry its place among them
+        self.upper = np.flatnonzero(self.rows <= self.cols)
+        lo, hi = np.minimum(self.rows, self.cols), np.maximum(self.rows, self.cols)
+        upper_keys = unique[self.upper]
+        self.mirror = np.searchsorted(upper_keys, lo.astype(np.int64) * q + hi)
         self.n_probes = n_probes
         rng = np.random.default_rng(seed)
         self.probes = rng.choice(np.array([-1.0, 1.0]), size=(q, n_probes))
@@ -68,27 +73,32 @@ def conjugate_gradients(matvec, b: np.ndarray, inv_diag: np.ndarray, rtol: float
     z = inv_diag[:, None] * r
     p = z.copy()
     rz = np.einsum("ij,ij->j", r, z)
+    target2 = target[cols] ** 2
     alphas, betas = np.full((max_iter, k), np.nan), np.full((max_iter, k), np.nan)
     iterations = 0
+    step = np.empty_like(p)
     while len(cols) and iterations < max_iter:
         hp = matvec(p)
         curvature = np.einsum("ij,ij->j", p, hp)
         if np.any(curvature <= 0):
             raise NotPositiveDefinite("H is not positive definite (conjugate gradients)")
         alpha = rz / curvature
-        x += alpha * p
-        r -= alpha * hp
-        z = inv_diag[:, None] * r
+        # in place: these (q, columns) arrays are the iteration's memory traffic
+        x += np.multiply(p, alpha, out=step)
+        r -= np.multiply(hp, alpha, out=step)
+        np.multiply(inv_diag[:, None], r, out=z)
         rz_new = np.einsum("ij,ij->j", r, z)
         beta = rz_new / rz
         alphas[iterations, cols], betas[iterations, cols] = alpha, beta
         iterations += 1
         rz = rz_new
-        p = z + beta * p
-        going = np.linalg.norm(r, axis=0) > target[cols]
+        p *= beta
+        p += z
+        going = np.einsum("ij,ij->j", r, r) > target2
         if not np.all(going):  # finished columns leave the working set
             out[:, cols[~going]] = x[:, ~going]
             cols, x, r, p, rz = cols[going], x[:, going], r[:, going], p[:, going], rz[going]
+            z, step, target2 = z[:, going], step[:, going], target2[going]
     if len(cols):
         raise NotPositiveDefinite(f"conjugate gradients did not converge in {max_iter} "
                                   "iterations")
@@ -208,13 +218,17 @@ class IterativeFactor:
         scaled = self.inv_diag[:, None] * w
         rw = x - (scaled - self.inv_diag[:, None] * (off @ scaled))
         k = w.shape[1]
-        estimate = np.empty(len(pat.rows))
+        # symmetric: each pair once (a <= b), then mirrored
+        upper, mirror = pat.upper, pat.mirror
+        half = np.empty(len(upper))
         step = max(1, 4_000_000 // k)
-        for start in range(0, len(pat.rows), step):  # bounded temporaries
-            a, b = pat.rows[start:start + step], pat.cols[start:start + step]
-            estimate[start:start + step] = 0.5 * (
+        for start in range(0, len(upper), step):  # bounded temporaries
+            at = upper[start:start + step]
+            a, b = pat.rows[at], pat.cols[at]
+            half[start:start + step] = 0.5 * (
                 np.einsum("ij,ij->i", rw[a], scaled[b])
                 + np.einsum("ij,ij->i", rw[b], scaled[a])) / k
+        estimate = half[mirror]
         m0 = -self.h.data * self.inv_diag[pat.rows] * self.inv_diag[pat.cols]
         m0[pat.on_diagonal] = self.inv_diag
         return m0 + estimate
