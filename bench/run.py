@@ -160,10 +160,50 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def write_results(rows: list[dict], out: Path, r_version: str | None) -> None:
+    """The Markdown report (table, the iterative path against the exact one, the goals'
+    ratios) and its JSON beside it."""
+    text = [
+        "# Benchmark: interlace vs R's ordinal::clmm",
+        "",
+        f"Produced by `python -m bench` on {date.today().isoformat()}.",
+        "",
+        f"Machine: {machine()}.",
+        f"R: {r_version or 'not run'}.",
+        "",
+        ("Times are wall-clock seconds for one fit: interlace's `clmm()` (median of 3 runs for fits "
+        "under 10 s) and R's `system.time(clmm(...))`, formula handling included, data loading "
+        "excluded. Peak MB is the resident memory of the interlace process (data included). "
+        "Simulated data come from `bench/simulate.py` with fixed seeds (latent logistic model, "
+        "known truth). 'logLik − R's' > 0 means interlace found the higher likelihood. "
+        "'evals (inner)' counts evaluations of the objective on all the rows (and the inner "
+        "Newton iterations they took); from 50,000 rows a fit starts from a fit to a random "
+        "eighth of the rows, whose evaluations on that sample are not counted there but are "
+        "in the time."),
+        "",
+        table(rows),
+        "",
+        *paths_section(rows),
+        ("Factorisation: no sparse Cholesky package is used. The largest grouping factor's block "
+         "of H = I + A'WDA is block-diagonal and is inverted block by block; the other factors "
+         "go through a dense Schur complement (500 x 500 on the 2000 x 500 crossed case). "
+         "Forming that complement was the costliest step there; measured on this machine for "
+         "the 100k crossed case, per factorisation: scipy sparse product 22-24 ms, dense syrk "
+         "16-21 ms, sparse x dense 25-26 ms, so the sparse product stays."),
+        "",
+    ]
+    out.write_text("\n".join(text))
+    out.with_suffix(".json").write_text(json.dumps({"machine": machine(),
+                                                               "rows": rows}, indent=1))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="+", choices=list(CASES) + list(LARGE_CASES),
                         default=list(CASES))
+    parser.add_argument("--merge", metavar="JSON",
+                        help="keep an earlier results.json's other rows: these cases' rows "
+                             "replace or join them in the table written")
     parser.add_argument("--large", action="store_true",
                         help="add the opt-in large cases (MovieLens-25M's shape, about an hour)")
     parser.add_argument("--no-r", action="store_true", help="skip R even if it is installed")
@@ -202,39 +242,15 @@ def main(argv: list[str] | None = None) -> None:
             else:
                 print(f"  R: {row['r']['error']}", flush=True)
         rows.append(row)
+    if args.merge:
+        fresh = {row["name"]: row for row in rows}
+        kept = json.loads(Path(args.merge).read_text())["rows"]
+        rows = [fresh.pop(row["name"], row) for row in kept] + list(fresh.values())
+        for row in rows:
+            if "r" in row and "error" not in row["r"]:
+                r_version = f"{row['r']['R_version']}, ordinal {row['r']['ordinal_version']}"
 
-    text = [
-        "# Benchmark: interlace vs R's ordinal::clmm",
-        "",
-        f"Produced by `python -m bench` on {date.today().isoformat()}.",
-        "",
-        f"Machine: {machine()}.",
-        f"R: {r_version or 'not run'}.",
-        "",
-        ("Times are wall-clock seconds for one fit: interlace's `clmm()` (median of 3 runs for fits "
-        "under 10 s) and R's `system.time(clmm(...))`, formula handling included, data loading "
-        "excluded. Peak MB is the resident memory of the interlace process (data included). "
-        "Simulated data come from `bench/simulate.py` with fixed seeds (latent logistic model, "
-        "known truth). 'logLik − R's' > 0 means interlace found the higher likelihood. "
-        "'evals (inner)' counts evaluations of the objective on all the rows (and the inner "
-        "Newton iterations they took); from 50,000 rows a fit starts from a fit to a random "
-        "eighth of the rows, whose evaluations on that sample are not counted there but are "
-        "in the time."),
-        "",
-        table(rows),
-        "",
-        *paths_section(rows),
-        ("Factorisation: no sparse Cholesky package is used. The largest grouping factor's block "
-         "of H = I + A'WDA is block-diagonal and is inverted block by block; the other factors "
-         "go through a dense Schur complement (500 x 500 on the 2000 x 500 crossed case). "
-         "Forming that complement was the costliest step there; measured on this machine for "
-         "the 100k crossed case, per factorisation: scipy sparse product 22-24 ms, dense syrk "
-         "16-21 ms, sparse x dense 25-26 ms, so the sparse product stays."),
-        "",
-    ]
-    Path(args.out).write_text("\n".join(text))
-    Path(args.out).with_suffix(".json").write_text(json.dumps({"machine": machine(),
-                                                               "rows": rows}, indent=1))
+    write_results(rows, Path(args.out), r_version)
     print(f"wrote {args.out}")
     if args.readme:
         update_readme(README, f"Machine: {machine()}. R: {r_version or 'not run'}.", table(rows))

@@ -149,7 +149,7 @@ def test_auto_takes_the_iterative_path_from_a_size():
     at = interlace.clmm_model(CROSSED, data, control=Control(iterative_from=q2))
     below = interlace.clmm_model(CROSSED, data, control=Control(iterative_from=q2 + 1))
     assert at.objective.iterative and not below.objective.iterative
-    assert not interlace.clmm_model(CROSSED, data).objective.iterative  # default 20,000
+    assert not interlace.clmm_model(CROSSED, data).objective.iterative  # default 5,000
 
 
 def test_iterative_path_refuses_what_it_does_not_do():
