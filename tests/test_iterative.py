@@ -143,6 +143,26 @@ def test_fit_is_within_one_percent_of_the_exact_fit():
     assert "estimated" not in str(exact.summary())
 
 
+def test_subsample_start_on_the_iterative_path_leaves_the_fit_exact():
+    """The start's sample fits may take the iterative path (Control.sample_iterative_from);
+    the fit on all the rows is the exact one all the same."""
+    data = crossed_data(n=6000, n_g=300, n_h=200)
+    base = {"subsample_from": 3000, "iterative_from": 10**6}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", interlace.ConvergenceWarning)
+        mixed = interlace.clmm(CROSSED, data, control=Control(sample_iterative_from=100, **base))
+        exact = interlace.clmm(CROSSED, data,
+                               control=Control(sample_iterative_from=10**6, **base))
+    assert mixed.optinfo.subsample_starts[-1][1:] == (True, "its fit on the iterative path")
+    assert exact.optinfo.subsample_starts[-1][1:] == (True, "")
+    assert mixed.optinfo.random_solver == "exact" and mixed.optinfo.loglik_se == 0
+    assert mixed.llf == pytest.approx(exact.llf, abs=1e-6)
+    np.testing.assert_allclose(mixed.fe_params, exact.fe_params, rtol=1e-5)
+    for key in exact.variance_components:
+        assert mixed.variance_components[key] == pytest.approx(exact.variance_components[key],
+                                                               rel=1e-5)
+
+
 def test_auto_takes_the_iterative_path_from_a_size():
     data = crossed_data(n=600, n_g=40, n_h=30)
     q2 = 30

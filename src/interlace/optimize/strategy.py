@@ -12,6 +12,7 @@ fallback optimiser again, up to ``Control.max_restarts`` times.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import cache
 
@@ -121,7 +122,7 @@ def subsample_start(objective, link: Link, theta_start, lower, control: Control,
         return None
     if verbose:
         print(f"start: fit to a random {len(rows):,} of the {n:,} rows", flush=True)
-    sample_objective = LaplaceObjective(sample, link, control)
+    sample_objective = LaplaceObjective(sample, link, _sample_control(objective, control))
     inner = OptSummary(summary.optimizer, control=control)
     start = maximise(sample_objective, link, theta_start, lower, "auto", control, inner,
                      verbose, subsample=True)
@@ -133,12 +134,25 @@ def subsample_start(objective, link: Link, theta_start, lower, control: Control,
         # Newton steps from there would hold it to the bound
         summary.subsample_starts.append((len(rows), False, "its fit ends on a bound"))
         return None
-    summary.subsample_starts.append((len(rows), True, ""))
+    summary.subsample_starts.append(
+        (len(rows), True, "its fit on the iterative path" if sample_objective.iterative
+         and not getattr(objective, "iterative", False) else ""))
     summary.start = f"fit to a subsample of {len(rows):,} rows"
     # the sample's conditional modes (same levels, same layout) start the first inner solve
     objective.warm_start = WarmStart(sample_objective.warm_start.u.copy())
     hess = start.hess_r * (design.weights.sum() / sample.weights.sum())
     return start.phi, hess, group_level_directions(design, len(hess))
+
+
+def _sample_control(objective, control: Control) -> Control:
+    """The sample's fit is only a start: from ``Control.sample_iterative_from`` random effects
+    outside the largest factor it takes the iterative path, whose cost does not grow as their
+    cube (the sample keeps every level, so an exact sample fit pays what the full one does)."""
+    random = objective.random
+    q2 = random.q - random.terms[0].n_levels * random.terms[0].size
+    if not getattr(objective, "iterative", False) and q2 >= control.sample_iterative_from:
+        return dataclasses.replace(control, random_solver="iterative")
+    return control
 
 
 def _sample_rows(design, control: Control) -> np.ndarray:
