@@ -141,6 +141,12 @@ def test_fit_is_within_one_percent_of_the_exact_fit():
     assert "estimated" in "\n".join(approx.optinfo.lines())
     assert exact.optinfo.random_solver == "exact" and exact.optinfo.loglik_se == 0
     assert "estimated" not in str(exact.summary())
+    # the tables, to_dict and anova say it too
+    assert f"{approx.llf:.2f} ± {se:.2g}" in approx.summary().as_markdown()
+    assert f"{exact.llf:.2f} ±" not in exact.summary().as_markdown()
+    assert approx.to_dict()["logLik_se"] == se and exact.to_dict()["logLik_se"] == 0
+    with pytest.warns(UserWarning, match=r"log-likelihoods of fit 2 \(standard error"):
+        interlace.anova(exact, approx)
 
 
 def test_subsample_start_on_the_iterative_path_leaves_the_fit_exact():

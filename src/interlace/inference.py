@@ -11,6 +11,7 @@ deviations too (R's clmm has no profile intervals). ``anova(m1, m2, ...)`` is R'
 from __future__ import annotations
 
 import sys
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -216,6 +217,14 @@ def anova(*results) -> pd.DataFrame:
         raise ValueError("the fits are to different data or responses; anova compares fits of "
                          "the same observations")
     ordered = sorted(results, key=lambda r: r.edf)
+    estimated = [(i, r.optinfo.loglik_se) for i, r in enumerate(results, 1)
+                 if getattr(getattr(r, "optinfo", None), "loglik_se", 0.0) > 0]
+    if estimated:
+        which = ", ".join(f"fit {i} (standard error {se:.2g})" for i, se in estimated)
+        warnings.warn(f"the log-likelihoods of {which} are estimated (the iterative path): "
+                      "each LR.stat carries twice their error; refit with "
+                      "Control(random_solver='exact') where the difference is small",
+                      UserWarning, stacklevel=2)
     rows = []
     prev = None
     for r in ordered:

@@ -19,12 +19,18 @@ _LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"
           "^": r"\textasciicircum{}", "|": r"$|$"}
 
 
+def _loglik_cell(result) -> str:
+    """The log-likelihood, with its standard error where it is estimated (iterative path)."""
+    se = getattr(result.optinfo, "loglik_se", 0.0) if result.optinfo is not None else 0.0
+    return f"{result.llf:.2f} ± {se:.2g}" if se > 0 else f"{result.llf:.2f}"
+
+
 def summary_tables(result) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, header, rows) for the fit, the random effects, coefficients, scale
     coefficients and thresholds."""
     fit = ("Model", ["formula", "link", "threshold", "nobs", "logLik", "AIC"],
            [[result.formula, result.link, result.threshold, f"{result.nobs:g}",
-             f"{result.llf:.2f}", f"{result.aic:.2f}"]])
+             _loglik_cell(result), f"{result.aic:.2f}"]])
     tables = [fit]
     if result.variance_components:
         from .summary import random_effects_rows
@@ -149,7 +155,10 @@ def plain_values(result) -> dict:
 
     return json_values({
         "formula": result.formula, "link": result.link, "threshold": result.threshold,
-        "nAGQ": result.n_agq, "nobs": result.nobs, "logLik": result.llf, "AIC": result.aic,
+        "nAGQ": result.n_agq, "nobs": result.nobs, "logLik": result.llf,
+        # 0 when exact; the iterative path's estimate's standard error otherwise
+        "logLik_se": (result.optinfo.loglik_se if result.optinfo is not None else 0.0),
+        "AIC": result.aic,
         "BIC": result.bic, "converged": result.converged, "messages": list(result.messages),
         "max_grad": result.max_grad, "cond_H": result.cond_hessian,
         "thresholds": (result.thresholds.to_dict(orient="list")
