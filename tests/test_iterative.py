@@ -149,6 +149,28 @@ def test_fit_is_within_one_percent_of_the_exact_fit():
         interlace.anova(exact, approx)
 
 
+@pytest.mark.parametrize(("formula", "kwargs"), [
+    ("y ~ x + (1 + x|g) + (1|h)", {}),
+    ("y ~ x + (1|g) + (1|h)", {"scale": "~ x", "link": "probit"}),
+    ("y ~ x + (1|g) + (1|h)", {"link": "cauchit"}),
+])
+def test_slopes_scale_and_a_heavy_tailed_link_on_the_iterative_path(formula, kwargs):
+    """Vector terms (2 x 2 blocks), A's rows divided by the scale, and a link whose
+    curvature can be negative: within 1% (estimates) and 2% (covariance entries' roots)."""
+    data = simulate(n=4000, n_groups=200, n_groups2=150, slope_sd=0.4, seed=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", interlace.ConvergenceWarning)
+        exact = interlace.clmm(formula, data, control=Control(random_solver="exact"), **kwargs)
+        approx = interlace.clmm(formula, data, control=Control(random_solver="iterative"),
+                                **kwargs)
+    np.testing.assert_allclose(approx.fe_params, exact.fe_params, rtol=0.01)
+    np.testing.assert_allclose(approx.scale_params, exact.scale_params, rtol=0.01, atol=1e-3)
+    for key, value in exact.variance_components.items():
+        got, want = np.asarray(approx.variance_components[key]), np.asarray(value)
+        np.testing.assert_allclose(np.sqrt(np.abs(got)), np.sqrt(np.abs(want)), rtol=0.02)
+    assert abs(approx.llf - exact.llf) < 4 * approx.optinfo.loglik_se
+
+
 def test_subsample_start_on_the_iterative_path_leaves_the_fit_exact():
     """The start's sample fits may take the iterative path (Control.sample_iterative_from);
     the fit on all the rows is the exact one all the same."""
