@@ -51,8 +51,7 @@ class HessianPattern:
         self.q2 = q2 = self.q - q1
         self.cols = random.cols
         self.level0 = first.index
-        self.layout = [(int(random.u_offsets[k]), t.n_levels, t.size)
-                       for k, t in enumerate(random.terms)]
+        self.layout = random.layout
         s, t = np.meshgrid(np.arange(r0), np.arange(r0), indexing="ij")
         self.block_index = (first.index[:, None, None] * r0 * r0 + (s * r0 + t)[None]).ravel()
         if q2 == 0 or not index_maps:  # without them: the sizes only

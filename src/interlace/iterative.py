@@ -240,19 +240,12 @@ class IterativeFactor:
         pv = inverse[self.pattern.position]
         pa = np.einsum("ist,it->is", pv, values)
         leverage = np.einsum("is,is->i", values, pa)
+        pat = self.pattern
+        keys = pat.rows.astype(np.int64) * pat.q + pat.cols  # sorted: the pattern is canonical
         blocks = []
-        for k, term in enumerate(self.random.terms):
-            r = term.size
-            idx = (self.random.u_offsets[k] + np.arange(term.n_levels)[:, None] * r
-                   + np.arange(r)[None, :])
-            blocks.append(_entries(self.pattern, inverse, idx[:, :, None], idx[:, None, :]))
+        for offset, n_levels, r in self.random.layout:
+            idx = offset + np.arange(n_levels)[:, None] * r + np.arange(r)[None, :]
+            wanted = idx[:, :, None].astype(np.int64) * pat.q + idx[:, None, :]
+            blocks.append(inverse[np.searchsorted(keys, wanted)])
         return pa, leverage, blocks
 
-
-def _entries(pattern: SparsePattern, data: np.ndarray, rows: np.ndarray,
-             cols: np.ndarray) -> np.ndarray:
-    """The pattern's entries at (rows, cols), each of which is in the pattern."""
-    rows, cols = np.broadcast_arrays(rows, cols)
-    keys = rows.astype(np.int64) * pattern.q + cols
-    all_keys = pattern.rows.astype(np.int64) * pattern.q + pattern.cols
-    return data[np.searchsorted(all_keys, keys)]

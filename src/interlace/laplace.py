@@ -333,8 +333,7 @@ def uses_iterative_solver(random, control: Control) -> bool:
     """Whether H goes by conjugate gradients and probes (`Control.random_solver`)."""
     if control.random_solver != "auto":
         return control.random_solver == "iterative"
-    q2 = random.q - random.terms[0].n_levels * random.terms[0].size
-    return q2 >= control.iterative_from
+    return random.q_after_first >= control.iterative_from
 
 
 class CurvatureDerivatives:

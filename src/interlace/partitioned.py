@@ -226,9 +226,7 @@ class _Inverse:
         for levels, blocks in obj.backend.map("diagonal_blocks", self.modes.u2, obj._s_inv(),
                                               obj._logdet):
             p11[levels] = blocks
-        layout = [(int(obj.random.u_offsets[k]), t.n_levels, t.size)
-                  for k, t in enumerate(obj.random.terms)]
-        return None, None, term_inverse_blocks(layout, p11, obj._s_inv())
+        return None, None, term_inverse_blocks(obj.random.layout, p11, obj._s_inv())
 
 
 class _ClmOverPartitions:

@@ -96,6 +96,18 @@ class RandomDesign:
         return int(self.u_offsets[-1])
 
     @property
+    def q_after_first(self) -> int:
+        """Random effects outside the first (largest) term: the size of the Schur complement
+        the exact path forms densely."""
+        first = self.terms[0]
+        return self.q - first.n_levels * first.size
+
+    @property
+    def layout(self) -> list[tuple[int, int, int]]:
+        """Per term: its offset in u, its levels and its size."""
+        return [(int(self.u_offsets[k]), t.n_levels, t.size) for k, t in enumerate(self.terms)]
+
+    @property
     def n_theta(self) -> int:
         return int(self.theta_offsets[-1])
 

@@ -148,9 +148,8 @@ def _sample_control(objective, control: Control) -> Control:
     """The sample's fit is only a start: from ``Control.sample_iterative_from`` random effects
     outside the largest factor it takes the iterative path, whose cost does not grow as their
     cube (the sample keeps every level, so an exact sample fit pays what the full one does)."""
-    random = objective.random
-    q2 = random.q - random.terms[0].n_levels * random.terms[0].size
-    if not getattr(objective, "iterative", False) and q2 >= control.sample_iterative_from:
+    if (not getattr(objective, "iterative", False)
+            and objective.random.q_after_first >= control.sample_iterative_from):
         return dataclasses.replace(control, random_solver="iterative")
     return control
 
