@@ -212,3 +212,19 @@ def test_iterative_path_refuses_what_it_does_not_do():
     with pytest.raises(ValueError, match="partitions"):
         interlace.clmm("rating ~ temp + (1|judge) + (1|bottle)", wine,
                        control=Control(random_solver="iterative", partitions=2))
+
+
+def test_command_line_takes_the_solver_and_says_the_estimate(tmp_path, capsys):
+    from interlace import cli
+
+    data = crossed_data(n=1500, n_g=80, n_h=60)
+    data.to_csv(tmp_path / "crossed.csv", index=False)
+    args = ["clmm", "--data", str(tmp_path / "crossed.csv"), "--formula", CROSSED,
+            "--levels", "y=1,2,3,4,5"]
+    assert cli.main(args + ["--random-solver", "iterative"]) == 0
+    assert "log-determinant estimated from 32 probes" in capsys.readouterr().out
+    assert cli.main(args + ["--random-solver", "exact"]) == 0
+    assert "log-determinant estimated" not in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(args + ["--random-solver", "cg"])
+    assert "invalid choice: 'cg'" in capsys.readouterr().err

@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 from .links import LINKS
-from .optimize.control import OPTIMIZERS
+from .optimize.control import OPTIMIZERS, RANDOM_SOLVERS
 from .prediction import RE_FORMS, TYPES
 from .thresholds import THRESHOLD_STRUCTURES
 
@@ -33,6 +33,7 @@ _EXAMPLES = """examples:
   interlace clmm ... --tidy estimates.csv --conf-method profile --level 0.9
   interlace clmm ... --predict new.csv --out p.csv --type cum.prob --re-form marginal --se
   interlace clmm ... --plot fit.png --threads 1 --verbose
+  interlace clmm ... --random-solver exact           # never estimate the logLik
 """
 
 
@@ -154,6 +155,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="the order of a column's levels (CSV files carry none): the "
                           "response's order, or a factor's levels with its reference first; "
                           "repeat for several columns")
+    fit.add_argument("--random-solver", default="auto", choices=list(RANDOM_SOLVERS),
+                     help="exact: factorise H (dense in the random effects after the largest "
+                          "factor); iterative: conjugate gradients, the logLik estimated from "
+                          "probes (said in the output); auto: iterative from 5,000 of them")
     fit.add_argument("--threads", type=int, default=1,
                      help="threads for dense linear algebra (default 1, measured fastest)")
     fit.add_argument("--verbose", action="store_true", help="show the optimiser's progress")
@@ -209,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
                 verbose=args.verbose, threads=args.threads, nominal=args.nominal,
                 scale=args.scale,
                 # the process is ours: its allocator may keep large blocks (memory.py)
-                control=interlace.Control(reuse_large_blocks=True),
+                control=interlace.Control(reuse_large_blocks=True,
+                                          random_solver=args.random_solver),
             )
         for w in caught:
             print(f"warning: {w.message}", file=sys.stderr)
