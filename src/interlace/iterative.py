@@ -30,7 +30,6 @@ class SparsePattern:
         self.q = q = random.q
         cols = random.cols.astype(np.int64)
         m = cols.shape[1]
-        self.m = m
         # the whole diagonal too: a level no row meets (a subsample's) has H_aa = 1
         diagonal = np.arange(q, dtype=np.int64) * (q + 1)
         keys = np.concatenate([(cols[:, :, None] * q + cols[:, None, :]).ravel(), diagonal])
@@ -47,7 +46,6 @@ class SparsePattern:
         lo, hi = np.minimum(self.rows, self.cols), np.maximum(self.rows, self.cols)
         upper_keys = unique[self.upper]
         self.mirror = np.searchsorted(upper_keys, lo.astype(np.int64) * q + hi)
-        self.n_probes = n_probes
         rng = np.random.default_rng(seed)
         self.probes = rng.choice(np.array([-1.0, 1.0]), size=(q, n_probes))
 
@@ -168,7 +166,6 @@ class IterativeFactor:
         self.diag = diag
         self.inv_diag = 1.0 / diag
         self.rtol, self.max_iter = rtol, max_iter
-        self.iterations = 0
         self._logdet = self._probes = None
         self.logdet_se = 0.0
 
@@ -177,9 +174,7 @@ class IterativeFactor:
 
     def solve(self, b: np.ndarray) -> np.ndarray:
         """H^-1 b by conjugate gradients."""
-        x, its = conjugate_gradients(self._matvec, b, self.inv_diag, self.rtol, self.max_iter)
-        self.iterations += its
-        return x
+        return conjugate_gradients(self._matvec, b, self.inv_diag, self.rtol, self.max_iter)[0]
 
     @property
     def logdet(self) -> float:
@@ -202,9 +197,8 @@ class IterativeFactor:
         if self._probes is None:
             z = self.pattern.probes
             w = np.sqrt(self.diag)[:, None] * z
-            x, its, tridiagonals = conjugate_gradients(self._matvec, w, self.inv_diag,
-                                                       self.rtol, self.max_iter, lanczos=True)
-            self.iterations += its
+            x, _, tridiagonals = conjugate_gradients(self._matvec, w, self.inv_diag,
+                                                     self.rtol, self.max_iter, lanczos=True)
             self._probes = (w, x), quadrature(tridiagonals, np.linalg.norm(z, axis=0))
         return self._probes
 
@@ -213,10 +207,9 @@ class IterativeFactor:
         estimate of R = H^-1 - M0: E[(R w) w'] = R P, symmetrised."""
         pat = self.pattern
         (w, x), _ = self._probe_solves()
-        off = self.h.copy()
-        off.data = np.where(pat.on_diagonal, 0.0, off.data)
         scaled = self.inv_diag[:, None] * w
-        rw = x - (scaled - self.inv_diag[:, None] * (off @ scaled))
+        off_scaled = self.h @ scaled - self.diag[:, None] * scaled  # (H - P) P^-1 w
+        rw = x - (scaled - self.inv_diag[:, None] * off_scaled)
         k = w.shape[1]
         # symmetric: each pair once (a <= b), then mirrored
         upper, mirror = pat.upper, pat.mirror

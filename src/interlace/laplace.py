@@ -109,7 +109,6 @@ class LaplaceObjective(ModesObjective):
         self.control = control = Control() if control is None else control
         self.random = design.random
         self.iterative = uses_iterative_solver(design.random, control)
-        self.estimated = self.iterative  # value and gradient estimated (newton_polish)
         self.pattern = HessianPattern(design.random, index_maps=not self.iterative)
         self.sparse_pattern = (SparsePattern(design.random, control.probes, control.probe_seed)
                                if self.iterative else None)

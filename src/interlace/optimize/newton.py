@@ -67,7 +67,8 @@ def newton_polish(objective, phi, lower, control: Control, hess_guess=None,
             hess = block_secant_update(hess, dirs.T, hessian_directions(
                 objective, param, phi, dirs, control.hessian_step, g))
     steps = 0
-    estimated = getattr(objective, "estimated", False)
+    # the iterative path estimates the value and the gradient (`iterative`)
+    estimated = getattr(objective, "iterative", False)
     # the gradient's rounding grows with the size of the sum (1e-8 at a million rows)
     floor = max(1e-9, 1e-14 * abs(value))
     while steps < max_steps and np.max(np.abs(g), initial=0.0) >= floor:
