@@ -3,9 +3,8 @@
 The data are never collected on the driver. Two passes over the partitions give the
 design's decisions (`chunks`: categories, then moments, Gram matrices and levels); the rows
 are shuffled once so that each partition owns whole levels of the largest grouping factor
-(`partitioned`); each partition becomes an actor on the worker that holds it, building its
-own design and keeping its rows, its conditional modes and its blocks of H between
-evaluations. The driver holds the design without rows (`chunks.skeleton`), u2 and S, and
+(`partitioned`); the partitions a worker holds become one actor there, building their
+design and keeping their rows, conditional modes and blocks of H between evaluations. The driver holds the design without rows (`chunks.skeleton`), u2 and S, and
 runs the same optimiser as in memory through `DaskPartitions.map`.
 
 A worker lost during a fit loses its actors: the partitions are rebuilt from the persisted
@@ -29,10 +28,16 @@ def is_dask_frame(data) -> bool:
 
 
 class PartitionActor:
-    """One partition on its worker: its rows' design (from `chunks.DesignMeta`) and the
-    inner solve's state (`partition.Partition`)."""
+    """The partitions a worker holds, as one: their rows' design (from `chunks.DesignMeta`)
+    and the inner solve's state (`partition.Partition`). Each partition owns whole levels of
+    the largest factor, so their union does too; one share of S per worker and call, not one
+    per partition (a worker runs its actors' calls one at a time anyway)."""
 
-    def __init__(self, frame, parsed, meta, threshold, weights, na_action, link, control):
+    def __init__(self, frames, parsed, meta, threshold, weights, na_action, link, control):
+        import pandas as pd
+
+        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        del frames
         design = build_design(parsed, frame, threshold=threshold, weights=weights,
                               na_action=na_action, meta=meta)
         self.shell = skeleton(design, meta)
@@ -47,20 +52,24 @@ class PartitionActor:
 
 
 class DaskPartitions:
-    """The row backend on a cluster: one actor per non-empty partition."""
+    """The row backend on a cluster: one actor per worker holding non-empty partitions."""
 
     def __init__(self, client, futures, build_args):
         self.client, self.futures, self.build_args = client, futures, build_args
         self.actors = self._start()
 
     def _start(self) -> list:
-        pending = []
+        """One actor per worker, over the partitions that worker holds."""
+        from distributed import wait
+
+        wait(self.futures)  # a lost worker's partitions are recomputed elsewhere first
+        holders = self.client.who_has(self.futures)
+        by_worker: dict = {}
         for future in self.futures:
-            # where the partition is (nowhere yet when it is being recomputed)
-            holders = list(self.client.who_has([future]).get(future.key) or [])
-            placement = {"workers": holders, "allow_other_workers": True} if holders else {}
-            pending.append(self.client.submit(PartitionActor, future, *self.build_args,
-                                              actor=True, **placement))
+            by_worker.setdefault(min(holders[future.key]), []).append(future)
+        pending = [self.client.submit(PartitionActor, frames, *self.build_args, actor=True,
+                                      workers=[worker], allow_other_workers=True)
+                   for worker, frames in by_worker.items()]
         return [p.result() for p in pending]
 
     def map(self, method: str, *args) -> list:
@@ -69,31 +78,21 @@ class DaskPartitions:
         return out
 
     def reduce(self, method: str, *args):
-        """The partitions' results added up as they arrive, a worker's worth at a time, so
-        that the driver holds one sum and a few results, however many partitions."""
+        """The workers' results added up as they arrive: the driver holds one sum and at
+        most a result per worker, however many partitions."""
         total = [None]
         self._run(method, args, lambda r: total.__setitem__(0, combine(total[0], r)))
         return total[0]
 
     def _run(self, method, args, take) -> None:
         try:
-            for wave in self._waves():
-                calls = [a.call(method, *args) for a in wave]
-                for c in calls:
-                    take(c.result())
+            for call in [a.call(method, *args) for a in self.actors]:
+                take(call.result())
         except Exception as exc:
             if not self._lost():
                 raise
             self.actors = self._start()
             raise PartitionsLost(f"a worker was lost during {method}: {exc}") from exc
-
-    def _waves(self) -> list:
-        """The actors in waves of one per worker: each wave keeps every worker busy."""
-        by_worker: dict = {}
-        for actor in self.actors:
-            by_worker.setdefault(actor._address, []).append(actor)
-        depth = max(len(v) for v in by_worker.values())
-        return [[v[i] for v in by_worker.values() if i < len(v)] for i in range(depth)]
 
     def _lost(self, wait: float = 20.0) -> bool:
         """Whether an actor's worker is gone (the scheduler may take a moment to notice)."""
