@@ -22,7 +22,7 @@ import scipy.sparse as sp
 
 from .design import RandomDesign
 
-_DENSE_CHUNK = 20_000_000  # entries of a dense (rows of M) x q2 block formed at once
+_DENSE_CHUNK = 20_000_000  # entries of S^-1 gathered at once (`_selected_cross`)
 
 
 class NotPositiveDefinite(np.linalg.LinAlgError):
@@ -143,6 +143,43 @@ class BlockParts:
         return (binv @ mat).tocsr()
 
 
+def _selected_cross(pat: HessianPattern, h12_data, inv11, s_inv) -> tuple:
+    """(H^-1)_12 = -M S^-1 on H12's pattern and the diagonal blocks of M S^-1 M', with
+    M = H11^-1 H12, level by level of the first term: a level whose rows meet w columns of
+    the other terms needs S^-1 only on those w x w entries (w^2 work, not w q2). Levels are
+    taken in order of w, padded to the widest of a batch, so that each batch is one gather
+    and one batched product."""
+    r0 = pat.r0
+    first_rows = pat.h12_indptr[0:-1:r0]
+    width = pat.h12_indptr[1::r0] - first_rows  # the rows of one level share their columns
+    order = np.argsort(width, kind="stable")
+    correction = np.zeros_like(inv11)
+    p12 = np.empty(len(h12_data))
+    start = np.searchsorted(width[order], 1)  # levels meeting no other column: nothing to do
+    while start < len(order):
+        w_lo = width[order[start]]
+        # a batch: widths within a quarter of its narrowest, and its padded gather bounded
+        stop = np.searchsorted(width[order], w_lo + max(4, w_lo // 4), side="right")
+        w = int(width[order[stop - 1]])
+        stop = min(stop, start + max(1, _DENSE_CHUNK // (w * w)))
+        w = int(width[order[stop - 1]])
+        levels = order[start:stop]
+        col = np.arange(w)
+        pad = col[None, :] >= width[levels][:, None]  # (L, w)
+        rows = levels[:, None] * r0 + np.arange(r0)[None, :]  # (L, r0)
+        pos = pat.h12_indptr[rows][:, :, None] + col[None, None, :]  # (L, r0, w)
+        pos[np.broadcast_to(pad[:, None, :], pos.shape)] = 0
+        h12 = np.where(pad[:, None, :], 0.0, h12_data[pos])
+        m = inv11[levels] @ h12  # (L, r0, w) rows of M; zero on the padding
+        cols = pat.h12_cols[pos[:, 0, :]]
+        ms = m @ s_inv[cols[:, :, None], cols[:, None, :]]  # (L, r0, w) rows of M S^-1
+        keep = ~np.broadcast_to(pad[:, None, :], pos.shape)
+        p12[pos[keep]] = -ms[keep]
+        correction[levels] = ms @ np.swapaxes(m, 1, 2)
+        start = stop
+    return correction, p12
+
+
 def term_inverse_blocks(layout, p11: np.ndarray, s_inv) -> list[np.ndarray]:
     """H^-1's diagonal blocks, (levels, r, r) per term, from the first term's blocks and S^-1
     (``layout``: each term's offset in u, levels and size)."""
@@ -196,26 +233,9 @@ class HessianFactor:
         if pat.q2 == 0:
             return self.inv11, None, None
         s_inv = self.s_inv if self.s_inv is not None else inverse_from_cholesky(self.chol_s)
-        r0 = pat.r0
-        correction = np.zeros_like(self.inv11)
-        p12 = np.empty(len(pat.h12_rows))
-        levels_per_chunk = max(1, _DENSE_CHUNK // max(1, pat.q2 * r0))
-        for start in range(0, pat.n_levels0, levels_per_chunk):
-            stop = min(pat.n_levels0, start + levels_per_chunk)
-            lo, hi = start * r0, stop * r0
-            m_chunk = self.m[lo:hi].tocoo()
-            ms = m_chunk @ s_inv  # (H11^-1 H12 S^-1) for these rows, dense
-            nz = slice(pat.h12_indptr[lo], pat.h12_indptr[hi])
-            p12[nz] = -ms[pat.h12_rows[nz] - lo, pat.h12_cols[nz]]
-            # diagonal blocks of M S^-1 M': sum over M's nonzeros (row j*r0+t, column k)
-            # of M[j*r0+t, k] * (M S^-1)[j*r0+s, k]
-            level, t = np.divmod(m_chunk.row, r0)
-            for s in range(r0):
-                contrib = m_chunk.data * ms[level * r0 + s, m_chunk.col]
-                correction[start:stop, s, :] += np.bincount(
-                    level * r0 + t, weights=contrib, minlength=(stop - start) * r0
-                ).reshape(stop - start, r0)
+        correction, p12 = _selected_cross(pat, self.h12.data, self.inv11, s_inv)
         return self.inv11 + correction, p12, s_inv
+
     def observation_inverse(self, values: np.ndarray):
         """For each observation i: P a_i (n, m) and a_i' P a_i (n,), with P = H^-1.
 
