@@ -191,6 +191,18 @@ def test_subsample_start_on_the_iterative_path_leaves_the_fit_exact():
                                                                rel=1e-5)
 
 
+def test_a_sample_of_a_sample_stays_on_the_iterative_path():
+    """A start's sample fit on the iterative path starts from its own sample (while large),
+    on the same path: an exact fit there would pay q2^3 per evaluation on a few rows."""
+    data = crossed_data(n=16000, n_g=60, n_h=40)
+    control = Control(subsample_from=1500, iterative_from=10**6, sample_iterative_from=10)
+    fit = interlace.clmm(CROSSED, data, control=control)
+    # each entry names the sample fit's path where it differs from the fit it starts
+    assert fit.optinfo.subsample_starts == [(250, True, ""),
+                                            (2000, True, "its fit on the iterative path")]
+    assert fit.optinfo.random_solver == "exact"
+
+
 def test_auto_takes_the_iterative_path_from_a_size():
     data = crossed_data(n=600, n_g=40, n_h=30)
     q2 = 30

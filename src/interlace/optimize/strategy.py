@@ -122,10 +122,12 @@ def subsample_start(objective, link: Link, theta_start, lower, control: Control,
         return None
     if verbose:
         print(f"start: fit to a random {len(rows):,} of the {n:,} rows", flush=True)
-    sample_objective = LaplaceObjective(sample, link, _sample_control(objective, control))
+    sample_control = _sample_control(objective, control)
+    sample_objective = LaplaceObjective(sample, link, sample_control)
     inner = OptSummary(summary.optimizer, control=control)
-    start = maximise(sample_objective, link, theta_start, lower, "auto", control, inner,
-                     verbose, subsample=True)
+    # the sample's own sample (while large) is started with the sample's control
+    start = maximise(sample_objective, link, theta_start, lower, "auto", sample_control,
+                     inner, verbose, subsample=True)
     summary.subsample_starts.extend(inner.subsample_starts)
     if not np.max(np.abs(start.grad_r), initial=0.0) < control.grad_tol:
         summary.subsample_starts.append((len(rows), False, "its fit did not converge"))
@@ -134,9 +136,10 @@ def subsample_start(objective, link: Link, theta_start, lower, control: Control,
         # Newton steps from there would hold it to the bound
         summary.subsample_starts.append((len(rows), False, "its fit ends on a bound"))
         return None
+    path = "iterative" if sample_objective.iterative else "exact"
     summary.subsample_starts.append(
-        (len(rows), True, "its fit on the iterative path" if sample_objective.iterative
-         and not getattr(objective, "iterative", False) else ""))
+        (len(rows), True, "" if sample_objective.iterative == getattr(objective, "iterative", False)
+         else f"its fit on the {path} path"))
     summary.start = f"fit to a subsample of {len(rows):,} rows"
     # the sample's conditional modes (same levels, same layout) start the first inner solve
     objective.warm_start = WarmStart(sample_objective.warm_start.u.copy())
