@@ -7,7 +7,12 @@ import pytest
 
 import interlace
 from conftest import dataset
-from interlace.factor import HessianFactor, HessianPattern
+from interlace.factor import (
+    HessianFactor,
+    HessianPattern,
+    inverse_from_cholesky,
+    schur_cholesky,
+)
 
 
 def dense_a(design, values):
@@ -51,3 +56,22 @@ def test_logdet_solve_and_selected_inverse(formula, theta):
                                start + j * r: start + (j + 1) * r]
                          for j in range(term.n_levels)])
         np.testing.assert_allclose(term_blocks[k], want, rtol=1e-8, atol=1e-14)
+
+
+def test_schur_cholesky_and_inverse_past_one_tile():
+    """S = I + part factorised in part's memory, and S^-1 symmetrised tile by tile (sizes
+    that are not a multiple of the tile), against dense linear algebra."""
+    rng = np.random.default_rng(1)
+    for n in (3, 512, 1100):
+        b = rng.standard_normal((n, n // 2 + 1))
+        part = b @ b.T
+        s = np.eye(n) + part
+        factor = schur_cholesky(part.copy())
+        c, lower = factor
+        np.testing.assert_allclose(c if lower else c.T, np.linalg.cholesky(s), rtol=1e-10,
+                                   atol=1e-12)
+        np.testing.assert_allclose(inverse_from_cholesky(factor), np.linalg.inv(s),
+                                   rtol=1e-8, atol=1e-12)
+        lower_factor = (np.linalg.cholesky(s), True)  # scipy's other convention
+        np.testing.assert_allclose(inverse_from_cholesky(lower_factor), np.linalg.inv(s),
+                                   rtol=1e-8, atol=1e-12)

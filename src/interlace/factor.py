@@ -29,14 +29,47 @@ class NotPositiveDefinite(np.linalg.LinAlgError):
     """H is not positive definite at these parameters."""
 
 
-def inverse_from_cholesky(chol_lower: np.ndarray) -> np.ndarray:
-    """A^-1 from the lower Cholesky factor of A (LAPACK potri: half the work of a solve with I)."""
-    inv, info = scipy.linalg.lapack.dpotri(chol_lower, lower=1, overwrite_c=0)
+def inverse_from_cholesky(factor: tuple) -> np.ndarray:
+    """A^-1 from A's Cholesky factor ``(c, lower)`` as `schur_cholesky` and scipy's
+    cho_factor give it (LAPACK potri: half the work of a solve with I)."""
+    c, lower = factor
+    inv, info = scipy.linalg.lapack.dpotri(c, lower=int(lower), overwrite_c=0)
     if info != 0:
         raise NotPositiveDefinite("cannot invert the Schur complement")
-    # potri leaves the strict upper triangle as it found it: the Cholesky factor's zeros
-    inv += np.tril(inv, -1).T
-    return inv
+    # potri fills one triangle; the other is copied over tile by tile (a whole-matrix
+    # transpose would walk memory across the cache and allocate a q2 x q2 temporary)
+    filled = inv if lower else inv.T  # filled[i, j] holds A^-1 for i >= j
+    n, tile = len(inv), 512
+    for i in range(0, n, tile):
+        for j in range(0, i + tile, tile):
+            block = filled[i:i + tile, j:j + tile]
+            if j < i:
+                filled[j:j + tile, i:i + tile] = block.T
+            elif j == i:
+                upper = np.triu_indices(len(block), 1)
+                block[upper] = block.T[upper]
+    return inv if inv.flags.c_contiguous else inv.T  # symmetric: C order for the gathers
+
+
+def schur_cholesky(schur_part: np.ndarray) -> tuple:
+    """The Cholesky factor of S = I + ``schur_part`` as ``(c, lower)`` (scipy's cho_factor
+    convention), formed in ``schur_part``'s memory, which it consumes: a q2 x q2 copy costs
+    a quarter of a second of page faults at q2 = 5,000."""
+    schur_part.flat[:: len(schur_part) + 1] += 1.0
+    try:
+        # S is symmetric and its transpose Fortran-ordered: LAPACK works in place, and the
+        # factor stays Fortran-ordered for potrs and potri (no copy per solve)
+        c, info = scipy.linalg.lapack.dpotrf(schur_part.T, lower=0, overwrite_a=1, clean=1)
+    except ValueError as exc:
+        raise NotPositiveDefinite("the Schur complement is not finite") from exc
+    if info != 0:
+        raise NotPositiveDefinite("the Schur complement is not positive definite")
+    return c, False
+
+
+def cholesky_logdet(factor: tuple) -> float:
+    """log det A from its Cholesky factor ``(c, lower)``."""
+    return 2.0 * float(np.sum(np.log(np.diag(factor[0]))))
 
 
 class HessianPattern:
@@ -66,7 +99,9 @@ class HessianPattern:
         self.h12_indptr = np.concatenate(
             [[0], np.cumsum(np.bincount(self.h12_rows, minlength=q1))]
         )
-        self.h22_index = (cols_rest[:, :, None] * q2 + cols_rest[:, None, :]).ravel()
+        # H22's entries (for crossed factors only its diagonal): positions in S, flat
+        self.h22_flat, self.h22_pos = np.unique(
+            (cols_rest[:, :, None] * q2 + cols_rest[:, None, :]).ravel(), return_inverse=True)
 
 
 def _block_apply(blocks: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -76,14 +111,6 @@ def _block_apply(blocks: np.ndarray, x: np.ndarray) -> np.ndarray:
         return blocks[:, 0, 0].reshape((nlev,) + (1,) * (x.ndim - 1)) * x
     xs = x.reshape((nlev, r) + x.shape[1:])
     return np.einsum("jst,jt...->js...", blocks, xs).reshape(x.shape)
-
-
-def schur_cholesky(schur: np.ndarray) -> np.ndarray:
-    """The lower Cholesky factor of the Schur complement."""
-    try:
-        return scipy.linalg.cholesky(schur, lower=True, check_finite=False)
-    except np.linalg.LinAlgError as exc:
-        raise NotPositiveDefinite("the Schur complement is not positive definite") from exc
 
 
 class BlockParts:
@@ -124,10 +151,11 @@ class BlockParts:
                                minlength=len(pat.h12_rows))
         self.h12 = sp.csr_matrix((h12_data, pat.h12_cols, pat.h12_indptr), shape=(pat.q1, pat.q2))
         rest = wd[:, None, None] * vr[:, :, None] * vr[:, None, :]
-        h22 = np.bincount(pat.h22_index, weights=rest.ravel(),
-                          minlength=pat.q2 * pat.q2).reshape(pat.q2, pat.q2)
+        h22 = np.bincount(pat.h22_pos, weights=rest.ravel(), minlength=len(pat.h22_flat))
         self.m = self._apply_inv11_sparse(self.h12)  # H11^-1 H12
-        self.schur = h22 - (self.h12.T @ self.m).toarray()
+        self.schur = (self.h12.T @ self.m).toarray()
+        np.negative(self.schur, out=self.schur)
+        self.schur.flat[pat.h22_flat] += h22
 
     def _apply_inv11_sparse(self, mat: sp.csr_matrix) -> sp.csr_matrix:
         pat = self.pattern
@@ -170,12 +198,13 @@ def _selected_cross(pat: HessianPattern, h12_data, inv11, s_inv) -> tuple:
         pos = pat.h12_indptr[rows][:, :, None] + col[None, None, :]  # (L, r0, w)
         pos[np.broadcast_to(pad[:, None, :], pos.shape)] = 0
         h12 = np.where(pad[:, None, :], 0.0, h12_data[pos])
-        m = inv11[levels] @ h12  # (L, r0, w) rows of M; zero on the padding
+        # einsum, not matmul: numpy's batched matmul of many small matrices is 20x slower
+        m = np.einsum("lst,ltw->lsw", inv11[levels], h12)  # rows of M; zero on the padding
         cols = pat.h12_cols[pos[:, 0, :]]
-        ms = m @ s_inv[cols[:, :, None], cols[:, None, :]]  # (L, r0, w) rows of M S^-1
+        ms = np.einsum("ltw,lwv->ltv", m, s_inv[cols[:, :, None], cols[:, None, :]])
         keep = ~np.broadcast_to(pad[:, None, :], pos.shape)
-        p12[pos[keep]] = -ms[keep]
-        correction[levels] = ms @ np.swapaxes(m, 1, 2)
+        p12[pos[keep]] = -ms[keep]  # ms: rows of M S^-1
+        correction[levels] = np.einsum("lsv,ltv->lst", ms, m)
         start = stop
     return correction, p12
 
@@ -200,8 +229,8 @@ class HessianFactor:
         self.logdet = parts.logdet11
         if pattern.q2 == 0:
             return
-        self.chol_s = schur_cholesky(parts.schur + np.eye(pattern.q2))
-        self.logdet += 2.0 * float(np.sum(np.log(np.diag(self.chol_s))))
+        self.chol_s = schur_cholesky(parts.schur)
+        self.logdet += cholesky_logdet(self.chol_s)
 
     def _take(self, parts: BlockParts) -> None:
         self.pattern, self.inv11, self.h12, self.m = parts.pattern, parts.inv11, parts.h12, parts.m
@@ -223,7 +252,7 @@ class HessianFactor:
         if pat.q2 == 0:
             return _block_apply(self.inv11, b)
         b1, b2 = b[: pat.q1], b[pat.q1:]
-        x2 = scipy.linalg.cho_solve((self.chol_s, True), b2 - self.m.T @ b1, check_finite=False)
+        x2 = scipy.linalg.cho_solve(self.chol_s, b2 - self.m.T @ b1, check_finite=False)
         x1 = _block_apply(self.inv11, b1) - self.m @ x2
         return np.concatenate([x1, x2])
 

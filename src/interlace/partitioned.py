@@ -24,6 +24,7 @@ import scipy.linalg
 
 from .factor import (
     NotPositiveDefinite,
+    cholesky_logdet,
     inverse_from_cholesky,
     schur_cholesky,
     term_inverse_blocks,
@@ -146,9 +147,11 @@ class PartitionedLaplace(ModesObjective):
         max_grad = max(parts["max_grad1"], float(np.max(np.abs(grad2), initial=0)))
         if not self.q2:
             return None, logdet, np.zeros(0), max_grad
-        chol = schur_cholesky(parts["schur"] + np.eye(self.q2))
-        logdet += 2.0 * float(np.sum(np.log(np.diag(chol))))
-        x2 = scipy.linalg.cho_solve((chol, True), grad2 - parts["m_grad1"], check_finite=False)
+        if "chol" not in parts:  # S's share is consumed by its factor, formed once
+            parts["chol"] = schur_cholesky(parts.pop("schur"))
+        chol = parts["chol"]
+        logdet += cholesky_logdet(chol)
+        x2 = scipy.linalg.cho_solve(chol, grad2 - parts["m_grad1"], check_finite=False)
         return chol, logdet, x2, max_grad
 
     def _s_inv(self):
@@ -161,7 +164,7 @@ class PartitionedLaplace(ModesObjective):
         grad = parts["grad"]
         v2 = x2 = np.zeros((0,))
         if self.q2:
-            solve = (self._chol, True)
+            solve = self._chol
             v2 = scipy.linalg.cho_solve(
                 solve, parts["half_g_u2"] - parts["m_half_g_u1"], check_finite=False)
             cross2 = parts["cross2"]
