@@ -16,6 +16,8 @@ entries are produced by `HessianFactor.observation_inverse`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
@@ -102,6 +104,48 @@ class HessianPattern:
         # H22's entries (for crossed factors only its diagonal): positions in S, flat
         self.h22_flat, self.h22_pos = np.unique(
             (cols_rest[:, :, None] * q2 + cols_rest[:, None, :]).ravel(), return_inverse=True)
+        self.level_batches = _level_batches(self)
+
+
+@dataclass
+class LevelBatch:
+    """Levels of the first term whose rows meet about w columns of the other terms, padded
+    to w: H12's data positions ``pos`` (L, r0, w; 0 on the padding), whether each is
+    padding (``pad``, L x w) and the columns met (``cols``, L x w, ascending)."""
+
+    levels: np.ndarray
+    pos: np.ndarray
+    pad: np.ndarray
+    cols: np.ndarray
+
+
+def _level_batches(pat: HessianPattern) -> list[LevelBatch]:
+    """The first term's levels in batches of similar width w (the other terms' columns a
+    level meets), each batch's padded w x w blocks bounded in size, so that work on S's
+    entries a level meets is one gather and one batched product per batch (w^2 per level,
+    not w q2). Levels meeting no other column are left out."""
+    r0 = pat.r0
+    width = pat.h12_indptr[1::r0] - pat.h12_indptr[0:-1:r0]  # a level's rows share columns
+    order = np.argsort(width, kind="stable")
+    sorted_width = width[order]
+    batches = []
+    start = np.searchsorted(sorted_width, 1)
+    while start < len(order):
+        w_lo = sorted_width[start]
+        # widths within a quarter of the batch's narrowest, and its padded blocks bounded
+        stop = np.searchsorted(sorted_width, w_lo + max(4, w_lo // 4), side="right")
+        w = int(sorted_width[stop - 1])
+        stop = min(stop, start + max(1, _DENSE_CHUNK // (w * w)))
+        w = int(sorted_width[stop - 1])
+        levels = order[start:stop]
+        col = np.arange(w)
+        pad = col[None, :] >= width[levels][:, None]
+        rows = levels[:, None] * r0 + np.arange(r0)[None, :]
+        pos = pat.h12_indptr[rows][:, :, None] + col[None, None, :]
+        pos[np.broadcast_to(pad[:, None, :], pos.shape)] = 0
+        batches.append(LevelBatch(levels, pos, pad, pat.h12_cols[pos[:, 0, :]]))
+        start = stop
+    return batches
 
 
 def _block_apply(blocks: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -153,6 +197,7 @@ class BlockParts:
         rest = wd[:, None, None] * vr[:, :, None] * vr[:, None, :]
         h22 = np.bincount(pat.h22_pos, weights=rest.ravel(), minlength=len(pat.h22_flat))
         self.m = self._apply_inv11_sparse(self.h12)  # H11^-1 H12
+        # (a scatter of each level's pairs of columns measured no faster than this product)
         self.schur = (self.h12.T @ self.m).toarray()
         np.negative(self.schur, out=self.schur)
         self.schur.flat[pat.h22_flat] += h22
@@ -173,40 +218,25 @@ class BlockParts:
 
 def _selected_cross(pat: HessianPattern, h12_data, inv11, s_inv) -> tuple:
     """(H^-1)_12 = -M S^-1 on H12's pattern and the diagonal blocks of M S^-1 M', with
-    M = H11^-1 H12, level by level of the first term: a level whose rows meet w columns of
-    the other terms needs S^-1 only on those w x w entries (w^2 work, not w q2). Levels are
-    taken in order of w, padded to the widest of a batch, so that each batch is one gather
-    and one batched product."""
-    r0 = pat.r0
-    first_rows = pat.h12_indptr[0:-1:r0]
-    width = pat.h12_indptr[1::r0] - first_rows  # the rows of one level share their columns
-    order = np.argsort(width, kind="stable")
+    M = H11^-1 H12, batch by batch of the first term's levels (`LevelBatch`): a level
+    whose rows meet w columns of the other terms needs S^-1 on those w x w entries only."""
     correction = np.zeros_like(inv11)
     p12 = np.empty(len(h12_data))
-    start = np.searchsorted(width[order], 1)  # levels meeting no other column: nothing to do
-    while start < len(order):
-        w_lo = width[order[start]]
-        # a batch: widths within a quarter of its narrowest, and its padded gather bounded
-        stop = np.searchsorted(width[order], w_lo + max(4, w_lo // 4), side="right")
-        w = int(width[order[stop - 1]])
-        stop = min(stop, start + max(1, _DENSE_CHUNK // (w * w)))
-        w = int(width[order[stop - 1]])
-        levels = order[start:stop]
-        col = np.arange(w)
-        pad = col[None, :] >= width[levels][:, None]  # (L, w)
-        rows = levels[:, None] * r0 + np.arange(r0)[None, :]  # (L, r0)
-        pos = pat.h12_indptr[rows][:, :, None] + col[None, None, :]  # (L, r0, w)
-        pos[np.broadcast_to(pad[:, None, :], pos.shape)] = 0
-        h12 = np.where(pad[:, None, :], 0.0, h12_data[pos])
-        # einsum, not matmul: numpy's batched matmul of many small matrices is 20x slower
-        m = np.einsum("lst,ltw->lsw", inv11[levels], h12)  # rows of M; zero on the padding
-        cols = pat.h12_cols[pos[:, 0, :]]
+    for batch in pat.level_batches:
+        m = _batch_m(batch, h12_data, inv11)
+        cols = batch.cols
         ms = np.einsum("ltw,lwv->ltv", m, s_inv[cols[:, :, None], cols[:, None, :]])
-        keep = ~np.broadcast_to(pad[:, None, :], pos.shape)
-        p12[pos[keep]] = -ms[keep]  # ms: rows of M S^-1
-        correction[levels] = np.einsum("lsv,ltv->lst", ms, m)
-        start = stop
+        keep = ~np.broadcast_to(batch.pad[:, None, :], batch.pos.shape)
+        p12[batch.pos[keep]] = -ms[keep]  # ms: rows of M S^-1
+        correction[batch.levels] = np.einsum("lsv,ltv->lst", ms, m)
     return correction, p12
+
+
+def _batch_m(batch: LevelBatch, h12_data, inv11) -> np.ndarray:
+    """A batch's rows of M = H11^-1 H12, (L, r0, w), zero on the padding."""
+    h12 = np.where(batch.pad[:, None, :], 0.0, h12_data[batch.pos])
+    # einsum, not matmul: numpy's batched matmul of many small matrices is 20x slower
+    return np.einsum("lst,ltw->lsw", inv11[batch.levels], h12)
 
 
 def term_inverse_blocks(layout, p11: np.ndarray, s_inv) -> list[np.ndarray]:
