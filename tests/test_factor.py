@@ -75,3 +75,26 @@ def test_schur_cholesky_and_inverse_past_one_tile():
         lower_factor = (np.linalg.cholesky(s), True)  # scipy's other convention
         np.testing.assert_allclose(inverse_from_cholesky(lower_factor), np.linalg.inv(s),
                                    rtol=1e-8, atol=1e-12)
+
+
+def test_dense_kernel_threads_from_a_size():
+    """S's factorisation and inverse take Control.dense_threads BLAS threads from
+    dense_threads_from (0: every core); below it, the fit's limit; the fit is the same."""
+    import os
+
+    from interlace import Control
+    from interlace.threads import blas_controller, blas_threads, dense_kernel_threads
+
+    control = Control(dense_threads=2, dense_threads_from=100)
+    assert dense_kernel_threads(control, 99) is None
+    assert dense_kernel_threads(control, 100) == 2
+    assert dense_kernel_threads(Control(), 5000) == (os.cpu_count() or 1)
+    with blas_threads(1), blas_threads(2):
+        assert {i["num_threads"] for i in blas_controller().info()
+                if i["user_api"] == "blas"} == {2}
+    data = dataset("soup")
+    formula = "SURENESS ~ PROD + (1|RESP) + (1|PRODID)"
+    one = interlace.clmm(formula, data, control=Control(dense_threads=1, dense_threads_from=1))
+    two = interlace.clmm(formula, data, control=Control(dense_threads=2, dense_threads_from=1))
+    assert two.llf == pytest.approx(one.llf, abs=1e-9)
+    np.testing.assert_allclose(two.params, one.params, rtol=1e-7)

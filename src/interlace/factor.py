@@ -23,6 +23,7 @@ import scipy.linalg
 import scipy.sparse as sp
 
 from .design import RandomDesign
+from .threads import blas_threads
 
 _DENSE_CHUNK = 20_000_000  # entries of S^-1 gathered at once (`_selected_cross`)
 
@@ -251,15 +252,19 @@ def term_inverse_blocks(layout, p11: np.ndarray, s_inv) -> list[np.ndarray]:
 
 
 class HessianFactor:
-    """H = I + A' diag(wd) A for the entries ``values`` (n, m) of A, factorised."""
+    """H = I + A' diag(wd) A for the entries ``values`` (n, m) of A, factorised; S's
+    factorisation and inverse with ``threads`` BLAS threads (None: the fit's)."""
 
-    def __init__(self, pattern: HessianPattern, values: np.ndarray, wd: np.ndarray):
+    def __init__(self, pattern: HessianPattern, values: np.ndarray, wd: np.ndarray,
+                 threads: int | None = None):
         parts = BlockParts(pattern, values, wd)
         self._take(parts)
+        self.threads = threads
         self.logdet = parts.logdet11
         if pattern.q2 == 0:
             return
-        self.chol_s = schur_cholesky(parts.schur)
+        with blas_threads(threads):
+            self.chol_s = schur_cholesky(parts.schur)
         self.logdet += cholesky_logdet(self.chol_s)
 
     def _take(self, parts: BlockParts) -> None:
@@ -273,6 +278,7 @@ class HessianFactor:
         (``s_inv``, formed once by whoever holds S) and the whole log-determinant."""
         factor = cls.__new__(cls)
         factor._take(parts)
+        factor.threads = None  # S^-1 is given
         factor.s_inv, factor.logdet = s_inv, logdet
         return factor
 
@@ -291,7 +297,10 @@ class HessianFactor:
         pat = self.pattern
         if pat.q2 == 0:
             return self.inv11, None, None
-        s_inv = self.s_inv if self.s_inv is not None else inverse_from_cholesky(self.chol_s)
+        s_inv = self.s_inv
+        if s_inv is None:
+            with blas_threads(self.threads):
+                s_inv = inverse_from_cholesky(self.chol_s)
         correction, p12 = _selected_cross(pat, self.h12.data, self.inv11, s_inv)
         return self.inv11 + correction, p12, s_inv
 

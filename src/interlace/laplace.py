@@ -29,6 +29,7 @@ from .iterative import IterativeFactor, SparsePattern
 from .links import Link
 from .optimize.control import Control
 from .rows import reduction_block_rows, row_blocks
+from .threads import dense_kernel_threads
 
 
 @dataclass
@@ -175,7 +176,8 @@ class LaplaceObjective(ModesObjective):
             c = self.control
             return IterativeFactor(self.sparse_pattern, self.random, values, wd, c.cg_rtol,
                                    c.cg_max_iter)
-        return HessianFactor(self.pattern, values, wd)
+        return HessianFactor(self.pattern, values, wd,
+                             dense_kernel_threads(self.control, self.pattern.q2))
 
     def _factor(self, values, wd):
         try:

@@ -12,10 +12,8 @@ from __future__ import annotations
 import copy
 import time
 import warnings
-from functools import lru_cache
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from .dask_fit import dask_model, is_dask_frame
 from .design import build_design, with_response
@@ -33,6 +31,7 @@ from .partition import InMemoryPartitions, split_by_first_term
 from .partitioned import PartitionedLaplace
 from .quadrature import QuadratureObjective
 from .result import CLMMResult, ConvergenceWarning
+from .threads import blas_threads
 from .thresholds import THRESHOLD_STRUCTURES
 
 
@@ -155,7 +154,7 @@ class ClmmModel:
         if theta0 is not None:
             summary.start = "clm fit and theta0"
         allocator = reuse_large_blocks(control.reuse_large_blocks)
-        with _blas_controller().limit(limits=threads, user_api="blas"), allocator:
+        with blas_threads(threads), allocator:
             # a start of the user's, or quadrature: no subsample start
             optimum = maximise(objective, objective.link, theta_start, lower, optimizer,
                                control, summary, verbose,
@@ -253,9 +252,3 @@ def _check_fit_arguments(*, optimizer, verbose, threads):
             threads, (int, np.integer)) or threads < 1):
         raise ValueError(f"threads must be a whole number of at least 1, or None, "
                          f"not {threads!r}")
-
-
-@lru_cache(maxsize=1)
-def _blas_controller() -> ThreadpoolController:
-    """Scanning the loaded libraries costs milliseconds; do it once per process."""
-    return ThreadpoolController()

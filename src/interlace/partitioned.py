@@ -36,6 +36,7 @@ from .laplace import (
     WarmStart,
 )
 from .partition import again
+from .threads import blas_threads, dense_kernel_threads
 
 
 class PartitionedLaplace(ModesObjective):
@@ -148,7 +149,8 @@ class PartitionedLaplace(ModesObjective):
         if not self.q2:
             return None, logdet, np.zeros(0), max_grad
         if "chol" not in parts:  # S's share is consumed by its factor, formed once
-            parts["chol"] = schur_cholesky(parts.pop("schur"))
+            with blas_threads(dense_kernel_threads(self.control, self.q2)):
+                parts["chol"] = schur_cholesky(parts.pop("schur"))
         chol = parts["chol"]
         logdet += cholesky_logdet(chol)
         x2 = scipy.linalg.cho_solve(chol, grad2 - parts["m_grad1"], check_finite=False)
@@ -156,7 +158,10 @@ class PartitionedLaplace(ModesObjective):
 
     def _s_inv(self):
         """S^-1 at the last modes, formed once here rather than in every partition."""
-        return None if not self.q2 else inverse_from_cholesky(self._chol)
+        if not self.q2:
+            return None
+        with blas_threads(dense_kernel_threads(self.control, self.q2)):
+            return inverse_from_cholesky(self._chol)
 
     # -- gradient ---------------------------------------------------------------------------
     def gradient(self, modes) -> np.ndarray:
