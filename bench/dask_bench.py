@@ -8,8 +8,11 @@ Per size: the data are simulated shard by shard on the workers ((1|user) + (1|it
 covariates, five categories, latent logistic, as `bench.simulate.crossed`), written to
 Parquet, read with ``dd.read_parquet`` and fitted with ``interlace.clmm``. Reported: wall
 time (setup: the two passes, the shuffle and the partitions' designs; fit), outer
-evaluations, calls to the partitions (round trips) and seconds per call, the driver's peak
-resident memory, the log-likelihood. Writes bench/dask_results.md and .json.
+evaluations, calls to the partitions (round trips) and seconds per call, the peak resident
+memory of the driver and of the largest worker, the log-likelihood. Shards are the Parquet
+files (and the shuffle's partitions); actors, one per worker, hold them.
+``--memory-limit`` is each worker's (LocalCluster's "auto": the machine's memory over the
+workers; 0: none). Writes bench/dask_results.md and .json.
 """
 
 from __future__ import annotations
@@ -89,6 +92,7 @@ def run(rows: int, n_users: int, n_items: int, client, directory: Path) -> dict:
         fit_time = time.perf_counter() - fit_start
     return {"rows": per * shards, "users": n_users, "items": n_items, "shards": shards,
             "partitions": len(backend.actors), "setup_s": setup, "fit_s": fit_time,
+            "worker_peak_mb": max(client.run(peak_mb).values()),
             "evaluations": fit.n_fev, "inner_steps": fit.n_inner, "calls": calls[0],
             "s_per_call": spent[0] / max(1, calls[0]),
             "s_per_evaluation": fit_time / max(1, fit.n_fev),
@@ -104,6 +108,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--users", nargs="+", type=float, default=[1e5, 1e6])
     parser.add_argument("--items", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--memory-limit", default="auto",
+                        help="each worker's, as LocalCluster takes it (0: none)")
     parser.add_argument("--out", default=str(HERE / "dask_results.md"))
     args = parser.parse_args(argv)
     from distributed import Client, LocalCluster
@@ -113,7 +119,9 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     with tempfile.TemporaryDirectory() as tmp, \
             LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                         dashboard_address=None) as cluster, Client(cluster) as client:
+                         dashboard_address=None,
+                         memory_limit=0 if args.memory_limit == "0" else args.memory_limit
+                         ) as cluster, Client(cluster) as client:
         for rows, users in zip(args.rows, args.users):
             print(f"{int(rows):,} rows, {int(users):,} users x {args.items:,} items", flush=True)
             row = run(int(rows), int(users), args.items, client, Path(tmp))
@@ -125,11 +133,14 @@ def main(argv: list[str] | None = None) -> None:
                                                    indent=1))
     lines = [(f"# Dask benchmark\n\n{machine()}; LocalCluster, {args.workers} workers x 1 "
              "thread, Parquet shards written by the workers.\n"),
-             ("| rows | users | items | partitions | setup s | fit s | evaluations | calls | "
-             "s/call | s/evaluation | driver peak MB | logLik |"), "|" + "---|" * 12]
-    lines += [f"| {r['rows']:,} | {r['users']:,} | {r['items']:,} | {r['partitions']} | "
+             ("| rows | users | items | shards | actors | setup s | fit s | evaluations | "
+              "calls | s/call | s/evaluation | driver peak MB | worker peak MB | logLik |"),
+             "|" + "---|" * 14]
+    lines += [f"| {r['rows']:,} | {r['users']:,} | {r['items']:,} | {r['shards']} | "
+              f"{r['partitions']} | "
               f"{r['setup_s']:.1f} | {r['fit_s']:.1f} | {r['evaluations']} | {r['calls']} | "
               f"{r['s_per_call']:.3f} | {r['s_per_evaluation']:.2f} | "
-              f"{r['driver_peak_mb']:.0f} | {r['logLik']:.4f} |" for r in results]
+              f"{r['driver_peak_mb']:.0f} | {r.get('worker_peak_mb', 0):.0f} | "
+              f"{r['logLik']:.4f} |" for r in results]
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out}")
