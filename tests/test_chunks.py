@@ -71,3 +71,20 @@ def test_transforms_that_need_the_whole_column_are_refused_in_chunks():
     with pytest.raises(ValueError, match="whole column"):
         summarise_chunk(parsed, soup, merge_categories([categories_of(parsed, soup)]))
     assert interlace  # the package imports with chunks
+
+
+def test_summaries_merge_as_they_come_and_a_chunk_of_dropped_rows_counts():
+    """`decide` takes the summaries one at a time (a generator: the driver holds one merged
+    summary); a chunk whose every row is dropped (missing values) adds to n_dropped as
+    `build_design` on the whole frame counts it."""
+    frame = dataset("wine").copy()
+    frame.loc[frame.index[:5], "temp"] = None
+    parsed = parse_formula("rating ~ temp + contact + (1|judge)")
+    chunks = [frame.iloc[:5], frame.iloc[5:40], frame.iloc[40:]]
+    categories = merge_categories(categories_of(parsed, c) for c in chunks)
+    meta = decide(parsed, (summarise_chunk(parsed, c, categories) for c in chunks),
+                  categories, False)
+    whole = build_design(parsed, frame)
+    assert whole.n_dropped == 5 and meta.n_dropped == whole.n_dropped
+    assert meta.n_obs == whole.n_obs == len(frame) - 5
+    np.testing.assert_allclose(meta.x_scale, whole.fixed.x_scale, rtol=1e-12)

@@ -155,7 +155,9 @@ def summarise_chunk(parsed, frame, categories: dict, weights=None,
                          "in chunks, compute them beforehand and use the new column")
     needed = list(parts.columns.placeholders)
     w = None if weights is None else read_weights(weights, frame)
-    keep, w, n_dropped = usable_rows(frame, needed, w, na_action)
+    keep, w, n_dropped = usable_rows(frame, needed, w, na_action, allow_none=True)
+    if not keep.any():  # the other chunks may have rows: only the dropped ones count here
+        return {"n": 0, "n_dropped": n_dropped}
     plain = pd.DataFrame({c: plain_column(frame[c][keep], drop_unused=False)
                           for c in needed}).reset_index(drop=True)
     described = [c for c in needed if c != parts.response and c not in parts.grouping_columns]
@@ -223,15 +225,45 @@ def _identifiable_from_gram(gram: np.ndarray, names: list, n_basis: int) -> list
     return keep
 
 
-def decide(parsed, summaries: list, categories: dict, order_asked: bool) -> DesignMeta:
-    """The whole data's decisions from the chunks' summaries, by `build_design`'s rules."""
-    summaries = [s for s in summaries if s["n"]]
-    if not summaries:
+def merge_summaries(total: dict | None, part: dict) -> dict:
+    """Two chunks' summaries as one (sums, unions, the row-weighted mean), so that a driver
+    holds one summary however many chunks (a chunk with no usable rows adds its dropped
+    rows only)."""
+    if total is None or not total["n"]:
+        if total is not None:
+            part = {**part, "n_dropped": part["n_dropped"] + total["n_dropped"]}
+        return part
+    if not part["n"]:
+        return {**total, "n_dropped": total["n_dropped"] + part["n_dropped"]}
+    n = total["n"] + part["n"]
+    return {
+        **total, "n": n, "n_dropped": total["n_dropped"] + part["n_dropped"],
+        "weight": total["weight"] + part["weight"],
+        "response_counts": total["response_counts"] + part["response_counts"],
+        "fixed": total["fixed"] + part["fixed"],
+        "sides": {w: total["sides"][w] + part["sides"][w] for w in total["sides"]},
+        "joint": total["joint"] + part["joint"],
+        "terms": [(mt + mp, st | sp) for (mt, st), (mp, sp) in zip(total["terms"],
+                                                                   part["terms"])],
+        "ranges": {c: ((total["n"] * mean + part["n"] * part["ranges"][c][0]) / n,
+                       min(lo, part["ranges"][c][1]), max(hi, part["ranges"][c][2]))
+                   for c, (mean, lo, hi) in total["ranges"].items()},
+        "seen": {c: set(total["seen"][c]) | set(part["seen"][c]) for c in total["seen"]},
+    }
+
+
+def decide(parsed, summaries, categories: dict, order_asked: bool) -> DesignMeta:
+    """The whole data's decisions from the chunks' summaries (any iterable: they are merged
+    as they come, `merge_summaries`), by `build_design`'s rules."""
+    total = None
+    for summary in summaries:
+        total = merge_summaries(total, summary)
+    if total is None or not total["n"]:
         raise ValueError("no complete rows with a positive weight to fit")
-    first = summaries[0]
+    first = total
     parts_response = first["response"]
     cats, ordered, _ = categories[parts_response]
-    counts = sum(s["response_counts"] for s in summaries)
+    counts = first["response_counts"]
     used = {v for v, n in zip(cats, counts) if n > 0}
     # as `coding.code_response`: an ordered categorical keeps its order, the rest is sorted
     order = cats if ordered else list(sorted_levels(
@@ -248,11 +280,7 @@ def decide(parsed, summaries: list, categories: dict, order_asked: bool) -> Desi
     if len(levels) < 2:
         raise ValueError(f"response {parts_response!r} has {len(levels)} observed level(s); an "
                          "ordinal model needs at least 2")
-    fixed = sum((s["fixed"] for s in summaries[1:]), first["fixed"])
-    names = first["fixed_names"]
-    sides = {w: sum((s["sides"][w] for s in summaries[1:]), first["sides"][w])
-             for w in first["sides"]}
-    joint = sum((s["joint"] for s in summaries[1:]), first["joint"])
+    fixed, names, sides, joint = first["fixed"], first["fixed_names"], first["sides"], first["joint"]
     nominal = scale = n_scale = w_scale = None
     n_basis = 0
     for which, moments in sides.items():
@@ -274,17 +302,13 @@ def decide(parsed, summaries: list, categories: dict, order_asked: bool) -> Desi
     beta_columns = _identifiable_from_gram(gram, names, n_basis)
     term_levels, covariate_scales = [], []
     for k, term in enumerate(parsed.random):
-        moments = sum((s["terms"][k][0] for s in summaries[1:]), first["terms"][k][0])
+        moments, seen = first["terms"][k]
         covariate_scales.append(moments.sd())
-        seen = set().union(*(s["terms"][k][1] for s in summaries))
         term_levels.append(_ordered_levels(seen, term.factors, categories))
-    n = sum(s["n"] for s in summaries)
-    ranges = {c: (sum(s["n"] * s["ranges"][c][0] for s in summaries) / n,
-                  min(s["ranges"][c][1] for s in summaries),
-                  max(s["ranges"][c][2] for s in summaries)) for c in first["ranges"]}
+    n, ranges = first["n"], first["ranges"]
     column_levels = {}
-    for c in first["seen"]:
-        seen = set().union(*(s["seen"][c] for s in summaries))
+    for c, values in first["seen"].items():
+        seen = set(values)
         column_levels[c] = ([v for v in categories[c][0] if v in seen]
                             if first["kinds"][c] != "number" and c in categories
                             else sorted(seen, key=str))
@@ -293,8 +317,7 @@ def decide(parsed, summaries: list, categories: dict, order_asked: bool) -> Desi
         x_scale=fixed.sd()[beta_columns], nominal=nominal, n_scale=n_scale, scale=scale,
         w_scale=w_scale, term_levels=term_levels, covariate_scales=covariate_scales,
         column_levels=column_levels, column_ranges=ranges, column_kinds=first["kinds"], n_obs=n,
-        total_weight=sum(s["weight"] for s in summaries),
-        n_dropped=sum(s["n_dropped"] for s in summaries))
+        total_weight=first["weight"], n_dropped=first["n_dropped"])
 
 
 def _ordered_levels(seen: set, factors, categories: dict) -> list:

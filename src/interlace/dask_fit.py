@@ -117,11 +117,13 @@ def dask_model(parsed, ddf, threshold, weights, na_action, link, control, client
     parts = read_formula(parsed, list(ddf.columns))
     needed = list(parts.columns.placeholders) + ([weights] if weights else [])
     ddf = ddf[list(dict.fromkeys(needed))]
-    pieces = _gather(client, [delayed(categories_of)(parsed, p) for p in ddf.to_delayed()])
-    categories = merge_categories(pieces)
-    summaries = _gather(client, [delayed(summarise_chunk)(parsed, p, categories, weights,
-                                                          na_action)
-                                 for p in ddf.to_delayed()])
+    # each pass's results merged one by one as they are taken (in partition order, so that
+    # sums are the same from run to run): the driver holds one summary, not one per chunk
+    categories = merge_categories(_results(client, [delayed(categories_of)(parsed, p)
+                                                    for p in ddf.to_delayed()]))
+    summaries = _results(client, [delayed(summarise_chunk)(parsed, p, categories, weights,
+                                                           na_action)
+                                  for p in ddf.to_delayed()])
     meta = decide(parsed, summaries, categories, parts.response_order_asked)
     # the largest grouping factor first, as build_design orders the terms
     largest = max(range(len(parsed.random)), key=lambda k: len(meta.term_levels[k]))
@@ -137,19 +139,21 @@ def dask_model(parsed, ddf, threshold, weights, na_action, link, control, client
     return design, objective
 
 
-def _gather(client, tasks) -> list:
-    """Compute per-partition tasks; a partition that cannot be read is named."""
+def _results(client, tasks):
+    """Per-partition tasks' results, one at a time in partition order, each released from
+    the cluster once taken; a partition that cannot be read is named."""
     futures = client.compute(tasks)
-    out = []
-    for k, future in enumerate(futures):
+    for k in range(len(futures)):
+        future, futures[k] = futures[k], None
         try:
-            out.append(future.result())
+            result = future.result()
         except (ValueError, TypeError) as exc:
             raise type(exc)(f"{exc} (in partition {k} of the data)") from exc
         except Exception as exc:
             raise ValueError(f"cannot read partition {k} of the data: "
                              f"{type(exc).__name__}: {exc}") from exc
-    return out
+        future.release()
+        yield result
 
 
 def predict_dask(result, newdata, **kwargs):

@@ -132,9 +132,9 @@ def threshold_tables(jacobian: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.vstack([jacobian, zero]), np.vstack([zero, jacobian])
 
 
-def usable_rows(frame: pd.DataFrame, needed, weights, na_action: str):
+def usable_rows(frame: pd.DataFrame, needed, weights, na_action: str, allow_none=False):
     """Which rows to fit (complete, positive weight), their weights, and how many rows had
-    missing values."""
+    missing values; none is an error unless ``allow_none`` (a chunk of a larger frame)."""
     missing_by_column = {c: frame[c].isna().to_numpy() for c in needed}
     incomplete = np.logical_or.reduce(list(missing_by_column.values()))
     n_dropped = int(incomplete.sum())
@@ -146,7 +146,7 @@ def usable_rows(frame: pd.DataFrame, needed, weights, na_action: str):
     keep = ~incomplete
     if weights is not None:
         keep &= weights > 0  # as R, rows of weight 0 are not part of the model
-    if not keep.any():
+    if not keep.any() and not allow_none:
         raise ValueError("no complete rows with a positive weight to fit")
     return keep, None if weights is None else weights[keep], n_dropped
 
