@@ -98,3 +98,22 @@ def test_dense_kernel_threads_from_a_size():
     two = interlace.clmm(formula, data, control=Control(dense_threads=2, dense_threads_from=1))
     assert two.llf == pytest.approx(one.llf, abs=1e-9)
     np.testing.assert_allclose(two.params, one.params, rtol=1e-7)
+
+
+def _threads_in_a_worker(size):
+    from interlace import Control
+    from interlace.threads import dense_kernel_threads
+
+    return dense_kernel_threads(Control(dense_threads=2, dense_threads_from=10), size)
+
+
+def test_a_pool_worker_keeps_the_fit_s_thread_limit():
+    """Processes fitting in parallel (bootstrap, profiles) share the cores already: their
+    dense kernels do not take more (`threads.pool_worker` as the pool's initializer)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from interlace.threads import pool_worker
+
+    assert _threads_in_a_worker(100) == 2
+    with ProcessPoolExecutor(1, initializer=pool_worker) as pool:
+        assert pool.submit(_threads_in_a_worker, 100).result() is None

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .arguments import check_level, checked_jobs
+from .threads import pool_worker
 
 _MODELS: tuple = ()  # the models a worker process refits (set by _start_worker)
 
@@ -51,6 +52,7 @@ def _models(result):
 def _start_worker(models):
     global _MODELS
     _MODELS = models
+    pool_worker()
 
 
 def _refit(codes):
@@ -76,7 +78,8 @@ def _run(models, responses, n_jobs: int, label: str):
     show = sys.stderr.isatty()
     results = []
     if n_jobs == 1:
-        _start_worker(models)
+        global _MODELS
+        _MODELS = models
         iterator = map(_refit, responses)
     else:
         pool = ProcessPoolExecutor(n_jobs, initializer=_start_worker, initargs=(models,))

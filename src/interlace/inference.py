@@ -23,6 +23,7 @@ from scipy import stats
 from .arguments import checked_jobs
 from .parameters import Parameterisation
 from .polar import polar_for, profile_value, vector_quantities
+from .threads import pool_worker
 
 
 def wald(result, level: float = 0.95) -> pd.DataFrame:
@@ -51,7 +52,7 @@ def profile(result, level: float = 0.95, params=None, n_jobs: int = 1) -> pd.Dat
     if n_jobs == 1:
         iterator = map(job, wanted)
     else:
-        pool = ProcessPoolExecutor(min(n_jobs, len(wanted)))
+        pool = ProcessPoolExecutor(min(n_jobs, len(wanted)), initializer=pool_worker)
         iterator = pool.map(job, wanted)
     try:
         for k, (name, bounds) in enumerate(zip(wanted, iterator), 1):

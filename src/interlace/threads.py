@@ -28,9 +28,19 @@ def blas_threads(limit: int | None):
     return blas_controller().limit(limits=limit, user_api="blas")
 
 
+_IN_POOL = [False]  # this process is one of a pool's workers (`pool_worker`)
+
+
+def pool_worker() -> None:
+    """The initializer of a pool of processes that fit in parallel (bootstrap, profiles):
+    they share the cores already, so no fit of theirs takes more than its own."""
+    _IN_POOL[0] = True
+
+
 def dense_kernel_threads(control, size: int) -> int | None:
     """Threads for a factorisation or inverse of a ``size`` x ``size`` matrix: the control's
-    ``dense_threads`` (None: every core) from ``dense_threads_from``, else None (the fit's)."""
-    if control is None or size < control.dense_threads_from:
+    ``dense_threads`` (0: every core) from ``dense_threads_from``, else None (the fit's
+    limit; always in a pool's worker)."""
+    if control is None or size < control.dense_threads_from or _IN_POOL[0]:
         return None
     return control.dense_threads or os.cpu_count() or 1
