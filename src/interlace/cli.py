@@ -160,7 +160,8 @@ def _parser() -> argparse.ArgumentParser:
                           "factor); iterative: conjugate gradients, the logLik estimated from "
                           "probes (said in the output); auto: iterative from 5,000 of them")
     fit.add_argument("--threads", type=int, default=1,
-                     help="threads for dense linear algebra (default 1, measured fastest)")
+                     help="BLAS threads for the fit (default 1, measured fastest; the Schur "
+                     "complement's large kernels use every core)")
     fit.add_argument("--verbose", action="store_true", help="show the optimiser's progress")
     fit.add_argument("--json", metavar="FILE", help="write estimates and fit statistics as JSON")
     fit.add_argument("--predict", metavar="NEWDATA", help="CSV or Parquet rows to predict")

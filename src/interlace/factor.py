@@ -25,7 +25,7 @@ import scipy.sparse as sp
 from .design import RandomDesign
 from .threads import blas_threads
 
-_DENSE_CHUNK = 20_000_000  # entries of S^-1 gathered at once (`_selected_cross`)
+_BATCH_ENTRIES = 20_000_000  # padded w x w entries of S^-1 a batch of levels gathers at once
 
 
 class NotPositiveDefinite(np.linalg.LinAlgError):
@@ -136,7 +136,7 @@ def _level_batches(pat: HessianPattern) -> list[LevelBatch]:
         # widths within a quarter of the batch's narrowest, and its padded blocks bounded
         stop = np.searchsorted(sorted_width, w_lo + max(4, w_lo // 4), side="right")
         w = int(sorted_width[stop - 1])
-        stop = min(stop, start + max(1, _DENSE_CHUNK // (w * w)))
+        stop = min(stop, start + max(1, _BATCH_ENTRIES // (w * w)))
         w = int(sorted_width[stop - 1])
         levels = order[start:stop]
         col = np.arange(w)
