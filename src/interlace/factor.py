@@ -88,8 +88,11 @@ class HessianPattern:
         self.cols = random.cols
         self.level0 = first.index
         self.layout = random.layout
-        s, t = np.meshgrid(np.arange(r0), np.arange(r0), indexing="ij")
-        self.block_index = (first.index[:, None, None] * r0 * r0 + (s * r0 + t)[None]).ravel()
+        self.block_index = None  # where each row's r0 x r0 outer product goes (r0 > 1)
+        if r0 > 1:
+            s, t = np.meshgrid(np.arange(r0), np.arange(r0), indexing="ij")
+            self.block_index = (first.index[:, None, None] * r0 * r0
+                                + (s * r0 + t)[None]).ravel()
         if q2 == 0 or not index_maps:  # without them: the sizes only
             return
         cols0 = random.cols[:, :r0].astype(np.int64)
