@@ -32,7 +32,31 @@ def dense_a(design, values):
      [0.6, 0.8, -0.3, 0.5, 0.4, 0.2, 0.3]),
 ])
 def test_logdet_solve_and_selected_inverse(formula, theta):
-    design = interlace.clmm_model(formula, dataset("soup")).design
+    check_against_dense(interlace.clmm_model(formula, dataset("soup")).design, theta)
+
+
+def test_selected_inverse_for_narrow_and_wide_levels():
+    """Levels meeting few of the other factor's columns take S^-1's w x w entries, levels
+    meeting many take whole rows of M S^-1: both in one design, against dense algebra."""
+    import pandas as pd
+
+    from interlace.factor import _WIDE_LEVEL
+
+    rng = np.random.default_rng(4)
+    busy = np.repeat(np.arange(10), 60)  # 10 users with 60 ratings of 100 items
+    light = np.repeat(np.arange(10, 210), 2)  # 200 users with 2
+    user = np.concatenate([busy, light])
+    data = pd.DataFrame({"y": pd.Categorical(rng.integers(1, 4, len(user)), ordered=True),
+                         "x": rng.standard_normal(len(user)), "user": user.astype(str),
+                         "item": rng.integers(0, 100, len(user)).astype(str)})
+    design = interlace.clmm_model("y ~ x + (1|user) + (1|item)", data).design
+    pattern = HessianPattern(design.random)
+    widths = [b.cols.shape[1] for b in pattern.level_batches]
+    assert min(widths) * _WIDE_LEVEL <= pattern.q2 < max(widths) * _WIDE_LEVEL
+    check_against_dense(design, [0.8, 0.6])
+
+
+def check_against_dense(design, theta):
     values = design.random.values(np.array(theta))
     rng = np.random.default_rng(0)
     wd = rng.uniform(0.05, 1.0, len(values))
