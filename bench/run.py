@@ -245,6 +245,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.merge:
         fresh = {row["name"]: row for row in rows}
         kept = json.loads(Path(args.merge).read_text())["rows"]
+        for row in kept:  # a run without R keeps R's earlier result (it is R's, not ours)
+            if row["name"] in fresh and "r" in row:
+                fresh[row["name"]].setdefault("r", row["r"])
         rows = [fresh.pop(row["name"], row) for row in kept] + list(fresh.values())
         for row in rows:
             if "r" in row and "error" not in row["r"]:

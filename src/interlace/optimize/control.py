@@ -60,7 +60,7 @@ class Control:
         of H^-1 estimated from ``probes`` fixed random probes (`iterative`; the result says so
         and gives the estimate's standard error); "auto": iterative from q2 >= ``iterative_from``
         (measured at 1M rows: q2 = 5,000 exact 123 s, iterative 45 s; q2 = 2,500 in three
-        crossed factors 125 s and 117 s; q2 = 1,000 at 200k rows 8.9 s and 9.9 s).
+        crossed factors 121 s and 117 s; q2 = 1,000 at 200k rows 8.9 s and 9.9 s).
     sample_iterative_from : the subsample start's fits (a start only; a fit on the exact
         path stays exact) take the iterative path from this many random effects outside the
         largest factor (1M rows, 20,000 x 5,000 crossed, exact: 574 -> 261 s when added).
