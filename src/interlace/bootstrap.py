@@ -26,7 +26,7 @@ import pandas as pd
 from .arguments import check_level, checked_jobs
 from .threads import pool_worker
 
-_MODELS: tuple = ()  # the models a worker process refits (set by _start_worker)
+_MODELS: tuple = ()  # the models this process refits (`_set_models`)
 
 
 @dataclass
@@ -49,9 +49,13 @@ def _models(result):
     return fitter.model
 
 
-def _start_worker(models):
+def _set_models(models):
     global _MODELS
     _MODELS = models
+
+
+def _start_worker(models):
+    _set_models(models)
     pool_worker()
 
 
@@ -78,8 +82,7 @@ def _run(models, responses, n_jobs: int, label: str):
     show = sys.stderr.isatty()
     results = []
     if n_jobs == 1:
-        global _MODELS
-        _MODELS = models
+        _set_models(models)
         iterator = map(_refit, responses)
     else:
         pool = ProcessPoolExecutor(n_jobs, initializer=_start_worker, initargs=(models,))

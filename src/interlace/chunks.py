@@ -260,10 +260,9 @@ def decide(parsed, summaries, categories: dict, order_asked: bool) -> DesignMeta
         total = merge_summaries(total, summary)
     if total is None or not total["n"]:
         raise ValueError("no complete rows with a positive weight to fit")
-    first = total
-    parts_response = first["response"]
+    parts_response = total["response"]
     cats, ordered, _ = categories[parts_response]
-    counts = first["response_counts"]
+    counts = total["response_counts"]
     used = {v for v, n in zip(cats, counts) if n > 0}
     # as `coding.code_response`: an ordered categorical keeps its order, the rest is sorted
     order = cats if ordered else list(sorted_levels(
@@ -280,11 +279,11 @@ def decide(parsed, summaries, categories: dict, order_asked: bool) -> DesignMeta
     if len(levels) < 2:
         raise ValueError(f"response {parts_response!r} has {len(levels)} observed level(s); an "
                          "ordinal model needs at least 2")
-    fixed, names, sides, joint = first["fixed"], first["fixed_names"], first["sides"], first["joint"]
+    fixed, names, sides, joint = total["fixed"], total["fixed_names"], total["sides"], total["joint"]
     nominal = scale = n_scale = w_scale = None
     n_basis = 0
     for which, moments in sides.items():
-        side_names, spec = first["side_names"][which]
+        side_names, spec = total["side_names"][which]
         keep = _identifiable_from_gram(moments.gram(), side_names, 0)
         if which == "nominal":
             keep = [0] + keep
@@ -302,22 +301,22 @@ def decide(parsed, summaries, categories: dict, order_asked: bool) -> DesignMeta
     beta_columns = _identifiable_from_gram(gram, names, n_basis)
     term_levels, covariate_scales = [], []
     for k, term in enumerate(parsed.random):
-        moments, seen = first["terms"][k]
+        moments, seen = total["terms"][k]
         covariate_scales.append(moments.sd())
         term_levels.append(_ordered_levels(seen, term.factors, categories))
-    n, ranges = first["n"], first["ranges"]
+    n, ranges = total["n"], total["ranges"]
     column_levels = {}
-    for c, values in first["seen"].items():
+    for c, values in total["seen"].items():
         seen = set(values)
         column_levels[c] = ([v for v in categories[c][0] if v in seen]
-                            if first["kinds"][c] != "number" and c in categories
+                            if total["kinds"][c] != "number" and c in categories
                             else sorted(seen, key=str))
     return DesignMeta(
         categories=categories, response_levels=levels, beta_columns=beta_columns,
         x_scale=fixed.sd()[beta_columns], nominal=nominal, n_scale=n_scale, scale=scale,
         w_scale=w_scale, term_levels=term_levels, covariate_scales=covariate_scales,
-        column_levels=column_levels, column_ranges=ranges, column_kinds=first["kinds"], n_obs=n,
-        total_weight=first["weight"], n_dropped=first["n_dropped"])
+        column_levels=column_levels, column_ranges=ranges, column_kinds=total["kinds"], n_obs=n,
+        total_weight=total["weight"], n_dropped=total["n_dropped"])
 
 
 def _ordered_levels(seen: set, factors, categories: dict) -> list:

@@ -4,8 +4,9 @@ The data are never collected on the driver. Two passes over the partitions give 
 design's decisions (`chunks`: categories, then moments, Gram matrices and levels); the rows
 are shuffled once so that each partition owns whole levels of the largest grouping factor
 (`partitioned`); the partitions a worker holds become one actor there, building their
-design and keeping their rows, conditional modes and blocks of H between evaluations. The driver holds the design without rows (`chunks.skeleton`), u2 and S, and
-runs the same optimiser as in memory through `DaskPartitions.map`.
+design and keeping their rows, conditional modes and blocks of H between evaluations. The
+driver holds the design without rows (`chunks.skeleton`), u2 and S, and runs the same
+optimiser as in memory through `DaskPartitions.map`.
 
 A worker lost during a fit loses its actors: the partitions are rebuilt from the persisted
 data (Dask recomputes what the lost worker held) and the evaluation runs again.

@@ -49,6 +49,7 @@ class PartitionedLaplace(ModesObjective):
         self.n_psi = design.n_psi
         self.pattern = _GlobalPattern(design.random)
         self.q2 = self.pattern.q2
+        self.dense_threads = dense_kernel_threads(control, self.q2)  # S's kernels
         self.u2 = np.zeros(self.q2)
         self.tangent2 = None
         self.n_evaluations = self.n_inner = self.n_halvings = 0
@@ -149,7 +150,7 @@ class PartitionedLaplace(ModesObjective):
         if not self.q2:
             return None, logdet, np.zeros(0), max_grad
         if "chol" not in parts:  # S's share is consumed by its factor, formed once
-            with blas_threads(dense_kernel_threads(self.control, self.q2)):
+            with blas_threads(self.dense_threads):
                 parts["chol"] = schur_cholesky(parts.pop("schur"))
         chol = parts["chol"]
         logdet += cholesky_logdet(chol)
@@ -160,7 +161,7 @@ class PartitionedLaplace(ModesObjective):
         """S^-1 at the last modes, formed once here rather than in every partition."""
         if not self.q2:
             return None
-        with blas_threads(dense_kernel_threads(self.control, self.q2)):
+        with blas_threads(self.dense_threads):
             return inverse_from_cholesky(self._chol)
 
     # -- gradient ---------------------------------------------------------------------------
