@@ -85,3 +85,47 @@ def test_a_start_handed_to_the_partitions_comes_back_and_gives_the_same_value():
     np.testing.assert_array_equal(split.objective.warm_start.u, u)
     x = single.start()
     assert split.loglik(x) == pytest.approx(single.loglik(x), abs=1e-9)
+
+
+@pytest.mark.parametrize(("formula", "kwargs", "shared_terms"), [
+    ("rating ~ temp + contact + (1|judge) + (1|bottle)", {}, [True, True]),
+    ("rating ~ temp + (1 + contact|judge) + (1|bottle)", {"scale": "~ temp"}, [False, True]),
+])
+def test_rows_stored_once_give_the_values_of_rows_stored_each(formula, kwargs, shared_terms):
+    """Unit weights, no offset and intercept-only terms are one row broadcast (what a Dask
+    worker holds per row); the objective and its gradient are those of the same design with
+    every row stored, here and on a subset of the rows."""
+    import dataclasses
+
+    from interlace.laplace import LaplaceObjective
+    from interlace.rows import is_shared
+
+    model = interlace.clmm_model(formula, dataset("wine"), **kwargs)
+    design = model.design
+    assert is_shared(design.weights) and is_shared(design.fixed.offset)
+    by_name = {t.name: is_shared(t.covariates) for t in design.random.terms}
+    assert [by_name["judge"], by_name["bottle"]] == shared_terms
+    theta = design.random.theta_start()
+    assert is_shared(design.random.values(theta)) is all(shared_terms)
+    assert design.random.cols.dtype == np.int32 and design.response.codes.dtype == np.int8
+
+    def stored(d):
+        random = type(d.random)([dataclasses.replace(t) for t in d.random.terms])
+        for t in random.terms:  # after __post_init__, which would share them again
+            t.covariates = np.array(t.covariates)
+        return dataclasses.replace(
+            d, weights=np.array(d.weights), random=random,
+            fixed=dataclasses.replace(d.fixed, offset=np.array(d.fixed.offset)))
+
+    link = get_link("logit")
+    x = model.start() * design.phi_scale + 0.05
+    subset = np.flatnonzero(np.arange(design.n_obs) % 3 != 1)
+    for d in (design, design.rows(subset)):
+        assert is_shared(d.weights) and is_shared(d.random.terms[-1].covariates)
+        full = stored(d)
+        assert not any(is_shared(a) for a in [full.weights, full.fixed.offset]
+                       + [t.covariates for t in full.random.terms])
+        v0, g0 = LaplaceObjective(d, link, model.control).value_and_grad(x)
+        v1, g1 = LaplaceObjective(full, link, model.control).value_and_grad(x)
+        assert v0 == pytest.approx(v1, abs=1e-10)
+        np.testing.assert_allclose(g0, g1, atol=1e-9)

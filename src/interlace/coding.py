@@ -20,6 +20,11 @@ class Response:
     codes: np.ndarray  # 0..K-1
     levels: list[str]
 
+    def __post_init__(self):
+        # a byte per row where the categories allow (a few rows are tens of millions)
+        small = np.int8 if len(self.levels) <= 127 else np.int32
+        self.codes = np.asarray(self.codes).astype(small, copy=False)
+
     @property
     def n_levels(self) -> int:
         return len(self.levels)

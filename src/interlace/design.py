@@ -35,6 +35,7 @@ from .model_matrix import (
 from .nominal_scale import SideDesign, nominal_param_names, scale_param_names, side_design
 from .random_design import RandomDesign, RandomEffectsTerm, check_term, column_scale
 from .rformula import FormulaParts, lower_order_columns, r_column_names, read_formula
+from .rows import shared_rows, take_rows
 from .thresholds import ThresholdStructure, make_thresholds
 
 
@@ -106,20 +107,16 @@ class ClmmDesign:
         """The design of a subset of the observations, with the same parameters."""
         return dataclasses.replace(
             self, response=dataclasses.replace(self.response, codes=self.response.codes[index]),
-            fixed=self.fixed.rows(index), weights=self.weights[index],
+            fixed=self.fixed.rows(index), weights=take_rows(self.weights, index),
             random=self.random.rows(index),
-            offset=None if self.offset is None else self.offset[index],
+            offset=None if self.offset is None else take_rows(self.offset, index),
             row_labels=None if self.row_labels is None else self.row_labels[index])
 
 
 def with_response(design: ClmmDesign, codes: np.ndarray) -> ClmmDesign:
     """The same design with another response (codes 0..K-1 for the same rows and levels):
     a simulated one, for the bootstrap."""
-    K = design.response.n_levels
-    offset = design.offset if design.offset is not None else np.zeros(len(codes))
-    fixed = dataclasses.replace(design.fixed, codes=codes,
-                                o1=np.where(codes == K - 1, np.inf, -offset),
-                                o2=np.where(codes == 0, -np.inf, -offset))
+    fixed = dataclasses.replace(design.fixed, codes=codes)
     return dataclasses.replace(design, response=dataclasses.replace(design.response,
                                                                      codes=codes), fixed=fixed)
 
@@ -127,7 +124,7 @@ def with_response(design: ClmmDesign, codes: np.ndarray) -> ClmmDesign:
 def threshold_tables(jacobian: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row y of the first table is the upper threshold of category y in the threshold
     parameters, of the second the lower one. Row K-1 of the first and row 0 of the second are
-    unused (the offsets o1 = +inf and o2 = -inf stand there)."""
+    unused (`FixedPart.ends`, +inf and -inf, stand there)."""
     zero = np.zeros((1, jacobian.shape[1]))
     return np.vstack([jacobian, zero]), np.vstack([zero, jacobian])
 
@@ -196,16 +193,15 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
     beta_names = [names[j] for j in keep_cols]
 
     n = len(df)
-    K = response.n_levels
     y = response.codes
     upper, lower = threshold_tables(ths.jacobian)
     x_scale = column_scale(X) if meta is None else meta.x_scale
     # an offset enters the linear predictor like x'beta: subtracted from the thresholds
     offset = offset_values(parts, renamed, parsed.offsets)
     check_finite(offset[:, None], ["offset"], "the", row_labels)
+    offset = shared_rows(offset)
     fixed = FixedPart(codes=y, upper=upper, lower=lower, X=X / x_scale, x_scale=x_scale,
-                      o1=np.where(y == K - 1, np.inf, -offset),
-                      o2=np.where(y == 0, -np.inf, -offset))
+                      offset=offset)
     if nominal is not None:
         fixed.n_scale = column_scale(nominal.matrix) if meta is None else meta.n_scale
         fixed.N = nominal.matrix / fixed.n_scale
@@ -235,7 +231,7 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
     levels = seen_levels(df, described, parts.factor_columns)
     return ClmmDesign(
         response=response, thresholds=ths, beta_names=beta_names, fixed=fixed,
-        weights=np.ones(n) if w is None else w, random=RandomDesign(terms),
+        weights=shared_rows(np.ones(n) if w is None else w), random=RandomDesign(terms),
         nominal=nominal, scale=scale,
         fixed_spec=fixed_spec, parts=parts, beta_columns=keep_cols,
         offset=offset, row_labels=row_labels, n_dropped=n_dropped,

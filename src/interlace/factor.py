@@ -23,6 +23,7 @@ import scipy.linalg
 import scipy.sparse as sp
 
 from .design import RandomDesign
+from .rows import index_dtype, row_blocks
 from .threads import blas_threads
 
 _BATCH_ENTRIES = 20_000_000  # padded w x w entries of S^-1 a batch of levels gathers at once
@@ -95,23 +96,31 @@ class HessianPattern:
         self.block_index = None  # where each row's r0 x r0 outer product goes (r0 > 1)
         if r0 > 1:
             s, t = np.meshgrid(np.arange(r0), np.arange(r0), indexing="ij")
-            self.block_index = (first.index[:, None, None] * r0 * r0
+            self.block_index = (first.index.astype(np.int64)[:, None, None] * r0 * r0
                                 + (s * r0 + t)[None]).ravel()
         if q2 == 0 or not index_maps:  # without them: the sizes only
             return
         cols0 = random.cols[:, :r0].astype(np.int64)
         self.cols_rest = cols_rest = random.cols[:, r0:].astype(np.int64) - q1
         keys = cols0[:, :, None] * q2 + cols_rest[:, None, :]
+        del cols0
         unique_keys, inverse = np.unique(keys.ravel(), return_inverse=True)
-        self.h12_pos = inverse.reshape(keys.shape)  # (n, r0, m2) position in H12's data
-        self.h12_rows = unique_keys // q2
-        self.h12_cols = unique_keys % q2
+        # positions 32-bit where they fit (`rows.index_dtype`): a partition holds tens of
+        # millions of rows of them
+        small = index_dtype(len(unique_keys))
+        self.h12_pos = inverse.reshape(keys.shape).astype(small)  # (n, r0, m2) in H12's data
+        del keys, inverse
+        self.h12_rows = (unique_keys // q2).astype(index_dtype(q1))
+        self.h12_cols = (unique_keys % q2).astype(index_dtype(q2))
+        del unique_keys
         self.h12_indptr = np.concatenate(
             [[0], np.cumsum(np.bincount(self.h12_rows, minlength=q1))]
         )
         # H22's entries (for crossed factors only its diagonal): positions in S, flat
-        self.h22_flat, self.h22_pos = np.unique(
+        self.h22_flat, h22_pos = np.unique(
             (cols_rest[:, :, None] * q2 + cols_rest[:, None, :]).ravel(), return_inverse=True)
+        self.h22_pos = h22_pos.astype(index_dtype(len(self.h22_flat)))
+        self.cols_rest = cols_rest.astype(index_dtype(q2))
         self.level_batches = _level_batches(self)
 
 
@@ -151,6 +160,7 @@ def _level_batches(pat: HessianPattern) -> list[LevelBatch]:
         rows = levels[:, None] * r0 + np.arange(r0)[None, :]
         pos = pat.h12_indptr[rows][:, :, None] + col[None, None, :]
         pos[np.broadcast_to(pad[:, None, :], pos.shape)] = 0
+        pos = pos.astype(pat.h12_pos.dtype)
         batches.append(LevelBatch(levels, pos, pad, pat.h12_cols[pos[:, 0, :]]))
         start = stop
     return batches
@@ -231,14 +241,15 @@ def _selected_cross(pat: HessianPattern, h12_data, inv11, s_inv) -> tuple:
     correction = np.zeros_like(inv11)
     p12 = np.empty(len(h12_data))
     for batch in pat.level_batches:
-        m = _batch_m(batch, h12_data, inv11)
-        cols = batch.cols
+        # numpy gathers and scatters through 32-bit indices slowly: widened per batch
+        pos, cols = batch.pos.astype(np.intp), batch.cols.astype(np.intp)
+        m = _batch_m(batch, pos, h12_data, inv11)
         if cols.shape[1] * _WIDE_LEVEL > pat.q2:
             ms = _rows_times_s_inv(m, cols, s_inv)
         else:
             ms = np.einsum("ltw,lwv->ltv", m, s_inv[cols[:, :, None], cols[:, None, :]])
-        keep = ~np.broadcast_to(batch.pad[:, None, :], batch.pos.shape)
-        p12[batch.pos[keep]] = -ms[keep]  # ms: rows of M S^-1
+        keep = ~np.broadcast_to(batch.pad[:, None, :], pos.shape)
+        p12[pos[keep]] = -ms[keep]  # ms: rows of M S^-1
         correction[batch.levels] = np.einsum("lsv,ltv->lst", ms, m)
     return correction, p12
 
@@ -259,9 +270,10 @@ def _rows_times_s_inv(m: np.ndarray, cols: np.ndarray, s_inv: np.ndarray) -> np.
     return out
 
 
-def _batch_m(batch: LevelBatch, h12_data, inv11) -> np.ndarray:
-    """A batch's rows of M = H11^-1 H12, (L, r0, w), zero on the padding."""
-    h12 = np.where(batch.pad[:, None, :], 0.0, h12_data[batch.pos])
+def _batch_m(batch: LevelBatch, pos, h12_data, inv11) -> np.ndarray:
+    """A batch's rows of M = H11^-1 H12, (L, r0, w), zero on the padding (``pos``: the
+    batch's positions in H12's data)."""
+    h12 = np.where(batch.pad[:, None, :], 0.0, h12_data[pos])
     # einsum, not matmul: numpy's batched matmul of many small matrices is 20x slower
     return np.einsum("lst,ltw->lsw", inv11[batch.levels], h12)
 
@@ -339,14 +351,17 @@ class HessianFactor:
         p11, p12, s_inv = self._inverse_parts()
         r0 = pat.r0
         n, m = values.shape
-        pv = np.empty((n, m, m))
-        pv[:, :r0, :r0] = p11[pat.level0]
-        if pat.q2:
-            cross = p12[pat.h12_pos]
-            pv[:, :r0, r0:] = cross
-            pv[:, r0:, :r0] = np.swapaxes(cross, 1, 2)
-            cr = pat.cols_rest
-            pv[:, r0:, r0:] = s_inv[cr[:, :, None], cr[:, None, :]]
-        pa = np.einsum("ist,it->is", pv, values)
-        leverage = np.einsum("is,is->i", values, pa)
+        pa, leverage = np.empty((n, m)), np.empty(n)
+        # a block of rows at a time: the (rows, m, m) blocks of P are the largest temporary
+        for rows in row_blocks(n):
+            pv = np.empty((len(leverage[rows]), m, m))
+            pv[:, :r0, :r0] = p11[pat.level0[rows]]
+            if pat.q2:
+                cross = p12[pat.h12_pos[rows]]
+                pv[:, :r0, r0:] = cross
+                pv[:, r0:, :r0] = np.swapaxes(cross, 1, 2)
+                cr = pat.cols_rest[rows]
+                pv[:, r0:, r0:] = s_inv[cr[:, :, None], cr[:, None, :]]
+            pa[rows] = np.einsum("ist,it->is", pv, values[rows])
+            leverage[rows] = np.einsum("is,is->i", values[rows], pa[rows])
         return pa, leverage, term_inverse_blocks(pat.layout, p11, s_inv)

@@ -2,8 +2,8 @@
 
 An observation in category y has the upper and lower predictors (ordinal's ``clm`` layout)
 
-    e1 = (sum_j n_j upper[y] @ tau_j - x's beta + o1) / s,
-    e2 = (sum_j n_j lower[y] @ tau_j - x's beta + o2) / s,    s = exp(w's zeta),
+    e1 = (sum_j n_j upper[y] @ tau_j - x's beta - offset + o1) / s,
+    e2 = (sum_j n_j lower[y] @ tau_j - x's beta - offset + o2) / s,    s = exp(w's zeta),
 
 with ``upper``/``lower`` the (K x n_alpha) tables of the threshold structure's Jacobian rows
 (`design.threshold_tables`), n the row of the nominal design (n_0 = 1: tau_0 are the
@@ -11,7 +11,7 @@ threshold parameters; tau_j, j > 0, the nominal effects of column j, one per thr
 parameter, as R's ``clm`` applies the structure to each nominal column), x's and w's the
 covariates and scale covariates per standard deviation of their column (the coefficients
 the optimiser sees are per SD), ``o1 = +inf`` in the top category, ``o2 = -inf`` in the
-bottom one, offsets subtracted. psi = (tau_0, ..., tau_m-1, beta, zeta).
+bottom one (`FixedPart.ends`), else 0. psi = (tau_0, ..., tau_m-1, beta, zeta).
 
 The (n x n_psi) matrices of derivatives are never formed: every product the fit needs is
 taken in this form (bincounts over the categories, then X, N and W once). A random part r
@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .rows import take_rows
+
 
 @dataclass
 class FixedPart:
@@ -34,12 +36,14 @@ class FixedPart:
     lower: np.ndarray  # (K, n_alpha): row y is the lower threshold
     X: np.ndarray  # (n, p) covariates, each column per its standard deviation
     x_scale: np.ndarray  # (p,) standard deviation of each column of the data's X
-    o1: np.ndarray  # (n,) +inf in the top category, else minus the offset
-    o2: np.ndarray  # (n,) -inf in the bottom category, else minus the offset
+    offset: np.ndarray  # (n,) the offset (`rows.shared_rows`: one row where there is none)
     N: np.ndarray | None = None  # (n, m) nominal design, column 0 ones, others per SD
     n_scale: np.ndarray | None = None  # (m,) SD of each nominal column (1 for the first)
     W: np.ndarray | None = None  # (n, s) scale covariates per SD (no intercept)
     w_scale: np.ndarray | None = None  # (s,)
+    # the thresholds above the top category and below the bottom one (R's clmm stands in
+    # +-1e5 for them)
+    ends: tuple[float, float] = (np.inf, -np.inf)
 
     @property
     def n_obs(self) -> int:
@@ -107,7 +111,10 @@ class FixedPart:
             n = self.N[rows]
             t1 = np.einsum("ij,ij->i", n, up[codes])
             t2 = np.einsum("ij,ij->i", n, lo[codes])
-        e1, e2 = t1 - xb + self.o1[rows], t2 - xb + self.o2[rows]
+        end1, end2 = np.zeros(self.n_categories), np.zeros(self.n_categories)
+        end1[-1], end2[0] = self.ends
+        lin = xb + self.offset[rows]
+        e1, e2 = t1 + end1[codes] - lin, t2 + end2[codes] - lin
         inv_s = self.inverse_scale(psi, rows)
         if inv_s is not None:
             e1 *= inv_s
@@ -186,8 +193,8 @@ class FixedPart:
     def rows(self, index: np.ndarray) -> FixedPart:
         """The same structure on a subset of the observations."""
         return dataclasses.replace(
-            self, codes=self.codes[index], X=self.X[index], o1=self.o1[index],
-            o2=self.o2[index], N=None if self.N is None else self.N[index],
+            self, codes=self.codes[index], X=self.X[index], offset=take_rows(self.offset, index),
+            N=None if self.N is None else self.N[index],
             W=None if self.W is None else self.W[index])
 
 

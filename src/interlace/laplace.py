@@ -59,8 +59,8 @@ class ConditionalModes:
     phi: np.ndarray
     u: np.ndarray
     values: np.ndarray  # entries of A
-    terms: IntervalTerms
-    d: np.ndarray
+    terms: IntervalTerms | None  # None: recomputed where needed (`LaplaceObjective._curvature`)
+    d: np.ndarray | None
     factor: HessianFactor
     value: float
     converged: bool
@@ -147,7 +147,7 @@ class LaplaceObjective(ModesObjective):
         n, m = vals.shape
         q, k = self.random.q, y.shape[1]
         if n * k <= 4096:
-            keys = (cols[:, :, None] * k + np.arange(k)).ravel()
+            keys = (cols.astype(np.int64)[:, :, None] * k + np.arange(k)).ravel()
             weights = (vals[:, :, None] * y[:, None, :]).ravel()
             return np.bincount(keys, weights=weights, minlength=q * k).reshape(q, k)
         if k <= 3 or n < 10_000:
@@ -158,7 +158,7 @@ class LaplaceObjective(ModesObjective):
     def _at_times_by_category(self, values, y_weights, categories, rows) -> np.ndarray:
         """(q, K): column k is A' y over the given rows in response category k."""
         n_cat = self.design.fixed.n_categories
-        keys = self.random.cols[rows] * n_cat + categories[:, None]
+        keys = self.random.cols[rows].astype(np.int64) * n_cat + categories[:, None]
         return np.bincount(keys.ravel(), weights=(values[rows] * y_weights[:, None]).ravel(),
                            minlength=self.random.q * n_cat).reshape(self.random.q, n_cat)
 
@@ -168,6 +168,21 @@ class LaplaceObjective(ModesObjective):
         terms = interval_terms(self.link, eta1 - r, eta2 - r, self.block_rows)
         h = -float(np.dot(self.design.weights, terms.log_prob)) + 0.5 * float(np.dot(u, u))
         return terms, (h if np.isfinite(h) else np.inf)
+
+    def curvature_at(self, eta1, eta2, values, u) -> tuple:
+        """h(u), p1 - p2 and D at u, a block of rows at a time: what a Newton step needs,
+        without the other interval terms' whole-length arrays."""
+        n = len(eta1)
+        dp, d, h = np.empty(n), np.empty(n), 0.0
+        w = self.design.weights
+        for rows in row_blocks(n, self.block_rows):
+            r = np.einsum("is,is->i", values[rows], u[self.random.cols[rows]])
+            t = interval_terms(self.link, eta1[rows] - r, eta2[rows] - r)
+            np.subtract(t.p1, t.p2, out=dp[rows])
+            d[rows] = dp[rows] * dp[rows] - (t.q1 - t.q2)
+            h -= float(np.dot(w[rows], t.log_prob))
+        h += 0.5 * float(np.dot(u, u))
+        return h if np.isfinite(h) else np.inf, dp, d
 
     def new_factor(self, values, wd):
         """H factorised (`factor.HessianFactor`) or for conjugate gradients
@@ -290,7 +305,7 @@ class LaplaceObjective(ModesObjective):
         design = self.design
         w = design.weights[rows]
         values = modes.values
-        parts = CurvatureDerivatives(modes.terms, modes.d, rows)
+        parts = self._curvature(modes, rows)
         t = parts.terms
         dp, d, lev = parts.dp, parts.d, lev[rows]
         g_u += self._at_times(values, w * lev * parts.dd_r, rows)
@@ -328,6 +343,18 @@ class LaplaceObjective(ModesObjective):
             cross[:, self.n_psi + k] += (
                 np.bincount(cols[:, entry], weights=x * w * dp, minlength=self.random.q)
                 + self._at_times(values, w * d * du, rows))
+
+
+    def _curvature(self, modes, rows) -> CurvatureDerivatives:
+        """`CurvatureDerivatives` of the given rows at the modes: from the modes' interval
+        terms, or recomputed where the modes keep none (a partition's, see `curvature_at`)."""
+        if modes.terms is not None:
+            return CurvatureDerivatives(modes.terms, modes.d, rows)
+        e1, e2 = self.design.fixed.predictors(modes.phi[: self.n_psi], rows)
+        r = np.einsum("is,is->i", modes.values[rows], modes.u[self.random.cols[rows]])
+        terms = interval_terms(self.link, e1 - r, e2 - r, self.block_rows)
+        dp = terms.p1 - terms.p2
+        return CurvatureDerivatives(terms, dp * dp - (terms.q1 - terms.q2), slice(None))
 
 
 def uses_iterative_solver(random, control: Control) -> bool:

@@ -84,7 +84,7 @@ class Partition:
         self.clm_rows = None
         self.u1 = np.zeros(self.q1)
         self.tangent = None  # (phi0, u1 at phi0, du1/dphi)
-        self.accepted = None  # (u2, (terms, h)) of the step just taken
+        self.accepted = None  # (u2, ((p1 - p2, D), h)) of the step just taken
 
     # -- the inner solve ------------------------------------------------------------------
     def start(self, phi, max_extrapolation, cold: bool) -> None:
@@ -109,22 +109,24 @@ class Partition:
         self.phi, self.values, self.inv_scale = phi.copy(), values, inv_scale
         self.eta = fixed.predictors(psi)
 
-    def _h(self, u1, u2):
-        terms, h = self.local._at(*self.eta, self.values, np.concatenate([u1, u2]))
-        return terms, h - 0.5 * float(u2 @ u2)  # the driver adds u2'u2 once
+    def _h(self, u1, u2) -> tuple:
+        """h's share at (u1, u2) and what a Newton step there needs of the rows: p1 - p2 and
+        D (`laplace.curvature_at`); the other interval terms are not kept (the gradient
+        recomputes them a block at a time), which halves what a partition holds per row."""
+        local = self.local
+        h, dp, d = local.curvature_at(*self.eta, self.values, np.concatenate([u1, u2]))
+        return (dp, d), h - 0.5 * float(u2 @ u2)  # the driver adds u2'u2 once
 
     def newton_parts(self, u2, positive: bool) -> dict:
         """At (u1, u2): this partition's share of h, of u2's gradient and of S."""
         accepted, self.accepted = self.accepted, None
         if accepted is not None and np.array_equal(accepted[0], u2):
-            terms, h = accepted[1]  # the line search's last trial, taken
+            (dp, d), h = accepted[1]  # the line search's last trial, taken
         else:
-            terms, h = self._h(self.u1, u2)
+            (dp, d), h = self._h(self.u1, u2)
         if not np.isfinite(h):
             return {"h": np.inf}
         w = self.local.design.weights
-        dp = terms.p1 - terms.p2
-        d = dp * dp - (terms.q1 - terms.q2)
         grad = self.local._at_times(self.values, w * dp)
         grad[: self.q1] += self.u1
         wd = np.maximum(w * d, 0.0) if positive else w * d
@@ -133,25 +135,25 @@ class Partition:
         except NotPositiveDefinite:
             return {"h": h, "not_pd": True}
         grad1 = grad[: self.q1]
-        self.newton = (grad1, parts, terms, d)
+        self.newton = (grad1, parts)
         return {"h": h, "grad2": grad[self.q1:], "schur": parts.schur,
                 "m_grad1": None if parts.m is None else parts.m.T @ grad1,
                 "logdet11": parts.logdet11, "max_grad1": float(np.max(np.abs(grad1), initial=0))}
 
     def trial(self, u2, x2, t: float) -> dict:
         """h at u1 - t x1, u2 - t x2, with x1 = H11^-1 (grad1 - H12 x2) this partition's step."""
-        grad1, parts, _, _ = self.newton
+        grad1, parts = self.newton
         x1 = _block_apply(parts.inv11, grad1)
         if parts.m is not None:
             x1 = x1 - parts.m @ x2
         u1, u2_trial = self.u1 - t * x1, u2 - t * x2
-        terms, h = self._h(u1, u2_trial)
-        self.proposal = (u1, u2_trial, terms, h)
+        rows, h = self._h(u1, u2_trial)
+        self.proposal = (u1, u2_trial, rows, h)
         return {"h": h, "max_step": float(np.max(np.abs(x1), initial=0.0))}
 
     def accept(self) -> None:
-        u1, u2, terms, h = self.proposal
-        self.u1, self.accepted = u1, (u2, (terms, h))
+        u1, u2, rows, h = self.proposal
+        self.u1, self.accepted = u1, (u2, (rows, h))
 
     def gather_u1(self) -> tuple:
         return self.positions, self.u1.copy()
@@ -174,9 +176,9 @@ class Partition:
 
     # -- the gradient -----------------------------------------------------------------------
     def modes(self, u2, s_inv, logdet) -> ConditionalModes:
-        _, parts, terms, d = self.newton
+        _, parts = self.newton
         factor = HessianFactor.of_rows(parts, s_inv, logdet)
-        return ConditionalModes(self.phi, np.concatenate([self.u1, u2]), self.values, terms, d,
+        return ConditionalModes(self.phi, np.concatenate([self.u1, u2]), self.values, None, None,
                                 factor, np.nan, True, self.inv_scale)
 
     def gradient_parts(self, u2, s_inv, logdet) -> dict:
@@ -199,14 +201,16 @@ class Partition:
 
     def finish_gradient(self, v2, x2) -> np.ndarray:
         """C1' v1 with v1 = H11^-1 (g_u1 / 2 - H12 v2); keeps the tangent du1 = -x1."""
-        _, parts, _, _ = self.newton
+        _, parts = self.newton
         v1 = _block_apply(parts.inv11, self.half_g_u1)
         x1 = _block_apply(parts.inv11, self.cross1)
         if parts.m is not None:
             v1 = v1 - parts.m @ v2
             x1 = x1 - parts.m @ x2
         self.tangent = (self.phi, self.u1.copy(), -x1)
-        return self.cross1.T @ v1
+        out = self.cross1.T @ v1
+        self.cross1 = self.half_g_u1 = None  # until the next gradient: memory per level
+        return out
 
 
 def combine(total, part):

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .rows import index_dtype, is_shared, shared_rows, take_rows
+
 BOUNDARY_TOL = 1e-3  # a standard deviation below this is on the boundary (R's paratBoundary2)
 
 @dataclass
@@ -38,6 +40,8 @@ class RandomEffectsTerm:
         if self.covariate_scale is None:
             self.covariate_scale = np.ones(self.size)
         self.key = self.key or self.name
+        self.index = np.asarray(self.index).astype(index_dtype(len(self.levels)), copy=False)
+        self.covariates = shared_rows(self.covariates)
 
     @property
     def size(self) -> int:
@@ -88,7 +92,8 @@ class RandomDesign:
                 cols.append(base + s)
                 owner.append(k)
         # no terms: a model without random effects (clm), u empty
-        self.cols = np.column_stack(cols) if cols else np.zeros((0, 0), np.int64)
+        self.cols = (np.column_stack(cols).astype(index_dtype(self.q)) if cols
+                     else np.zeros((0, 0), np.int64))
         self.term_of_entry = np.array(owner, dtype=np.int64)
 
     @property
@@ -120,9 +125,16 @@ class RandomDesign:
     def values(self, theta: np.ndarray) -> np.ndarray:
         """The (n, m) entries of A = Z Lambda: for each term, x_i' L."""
         if self.is_single_scalar():  # every inner solve: keep it short
-            return self.terms[0].covariates * theta[0]
-        blocks = [t.covariates @ L for t, L in zip(self.terms, self.factors(theta))]
-        return np.concatenate(blocks, axis=1)
+            cov = self.terms[0].covariates
+            return (np.broadcast_to(cov[:1] * theta[0], cov.shape) if is_shared(cov)
+                    else cov * theta[0])
+        shared = all(is_shared(t.covariates) for t in self.terms)
+        blocks = [(t.covariates[:1] if shared else t.covariates) @ L
+                  for t, L in zip(self.terms, self.factors(theta))]
+        values = np.concatenate(blocks, axis=1)
+        # every row's covariates the same (intercepts only): so are A's entries
+        return np.broadcast_to(values, (self.terms[0].index.shape[0], values.shape[1])) \
+            if shared else values
 
     def theta_lower_bounds(self) -> np.ndarray:
         """0 for standard deviations (diagonal of L), -inf for the rest."""
@@ -172,7 +184,7 @@ class RandomDesign:
     def rows(self, index: np.ndarray) -> RandomDesign:
         """The same terms and levels (so the same u and theta) on a subset of the observations."""
         return RandomDesign([dataclasses.replace(t, index=t.index[index],
-                                                 covariates=t.covariates[index])
+                                                 covariates=take_rows(t.covariates, index))
                              for t in self.terms])
 
 
