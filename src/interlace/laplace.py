@@ -344,7 +344,6 @@ class LaplaceObjective(ModesObjective):
                 np.bincount(cols[:, entry], weights=x * w * dp, minlength=self.random.q)
                 + self._at_times(values, w * d * du, rows))
 
-
     def _curvature(self, modes, rows) -> CurvatureDerivatives:
         """`CurvatureDerivatives` of the given rows at the modes: from the modes' interval
         terms, or recomputed where the modes keep none (a partition's, see `curvature_at`)."""
