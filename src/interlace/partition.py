@@ -112,7 +112,7 @@ class Partition:
     def _h(self, u1, u2) -> tuple:
         """h's share at (u1, u2) and what a Newton step there needs of the rows: p1 - p2 and
         D (`laplace.curvature_at`); the other interval terms are not kept (the gradient
-        recomputes them a block at a time), which halves what a partition holds per row."""
+        recomputes them a block at a time): five arrays per row fewer, in two places."""
         local = self.local
         h, dp, d = local.curvature_at(*self.eta, self.values, np.concatenate([u1, u2]))
         return (dp, d), h - 0.5 * float(u2 @ u2)  # the driver adds u2'u2 once
@@ -147,13 +147,13 @@ class Partition:
         if parts.m is not None:
             x1 = x1 - parts.m @ x2
         u1, u2_trial = self.u1 - t * x1, u2 - t * x2
-        rows, h = self._h(u1, u2_trial)
-        self.proposal = (u1, u2_trial, rows, h)
+        curvature, h = self._h(u1, u2_trial)
+        self.proposal = (u1, u2_trial, curvature, h)
         return {"h": h, "max_step": float(np.max(np.abs(x1), initial=0.0))}
 
     def accept(self) -> None:
-        u1, u2, rows, h = self.proposal
-        self.u1, self.accepted = u1, (u2, (rows, h))
+        u1, u2, curvature, h = self.proposal
+        self.u1, self.accepted = u1, (u2, (curvature, h))
 
     def gather_u1(self) -> tuple:
         return self.positions, self.u1.copy()
