@@ -101,7 +101,7 @@ class HessianPattern:
         if q2 == 0 or not index_maps:  # without them: the sizes only
             return
         cols0 = random.cols[:, :r0].astype(np.int64)
-        self.cols_rest = cols_rest = random.cols[:, r0:].astype(np.int64) - q1
+        cols_rest = random.cols[:, r0:].astype(np.int64) - q1
         keys = cols0[:, :, None] * q2 + cols_rest[:, None, :]
         del cols0
         unique_keys, inverse = np.unique(keys.ravel(), return_inverse=True)
