@@ -55,12 +55,13 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run(rows: int, n_users: int, n_items: int, client, directory: Path) -> dict:
+def run(rows: int, n_users: int, n_items: int, client, directory: Path,
+        rows_per_shard: int = 500_000) -> dict:
     import dask.dataframe as dd
 
     import interlace
 
-    shards = max(4, rows // 500_000)
+    shards = max(4, rows // rows_per_shard)
     per = rows // shards
     paths = [str(directory / f"shard{k:04d}.parquet") for k in range(shards)]
     for path in paths:
@@ -73,6 +74,7 @@ def run(rows: int, n_users: int, n_items: int, client, directory: Path) -> dict:
         warnings.simplefilter("ignore")
         model = interlace.clmm_model("y ~ x1 + x2 + (1|user) + (1|item)", ddf, client=client)
         setup = time.perf_counter() - start
+        driver_setup_mb = peak_mb()
         backend = model.objective.backend
         calls, spent = [0], [0.0]
 
@@ -96,7 +98,8 @@ def run(rows: int, n_users: int, n_items: int, client, directory: Path) -> dict:
             "evaluations": fit.n_fev, "inner_steps": fit.n_inner, "calls": calls[0],
             "s_per_call": spent[0] / max(1, calls[0]),
             "s_per_evaluation": fit_time / max(1, fit.n_fev),
-            "driver_peak_mb": peak_mb(), "logLik": fit.llf, "converged": fit.converged,
+            "driver_setup_peak_mb": driver_setup_mb, "driver_peak_mb": peak_mb(),
+            "logLik": fit.llf, "converged": fit.converged,
             "sd_user": float(np.sqrt(fit.variance_components["user"])),
             "sd_item": float(np.sqrt(fit.variance_components["item"]))}
 
@@ -108,6 +111,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--users", nargs="+", type=float, default=[1e5, 1e6])
     parser.add_argument("--items", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rows-per-shard", type=float, default=5e5,
+                        help="rows in each Parquet file (at least 4 files)")
     parser.add_argument("--memory-limit", default="auto",
                         help="each worker's, as LocalCluster takes it (0: none)")
     parser.add_argument("--out", default=str(HERE / "dask_results.md"))
@@ -124,7 +129,8 @@ def main(argv: list[str] | None = None) -> None:
                          ) as cluster, Client(cluster) as client:
         for rows, users in zip(args.rows, args.users):
             print(f"{int(rows):,} rows, {int(users):,} users x {args.items:,} items", flush=True)
-            row = run(int(rows), int(users), args.items, client, Path(tmp))
+            row = run(int(rows), int(users), args.items, client, Path(tmp),
+                      int(args.rows_per_shard))
             print("  " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                    for k, v in row.items()), flush=True)
             results.append(row)
