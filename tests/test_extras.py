@@ -83,3 +83,14 @@ def test_offset_is_used_in_prediction():
     expected = x @ fit.fe_params.to_numpy() + df["off"].to_numpy() + b
     np.testing.assert_allclose(fit.predict(type="linear.predictor"), expected, atol=1e-12)
     np.testing.assert_allclose(fit.predict(df, type="linear.predictor"), expected, atol=1e-12)
+
+
+def test_a_subset_of_rows_keeps_its_offsets():
+    """The offset lives in the fixed part alone: a subset of the rows (the bootstrap's,
+    a partition's) predicts with its own rows' offsets."""
+    df = wine_with_extras()
+    design = interlace.clmm_model("rating ~ temp + offset(off) + (1|judge)", df).design
+    index = np.array([5, 0, 71, 3])
+    subset = design.rows(index)
+    np.testing.assert_array_equal(subset.offset, df["off"].to_numpy()[index])
+    assert subset.offset is subset.fixed.offset

@@ -54,7 +54,6 @@ class ClmmDesign:
     fixed_spec: object  # formulaic ModelSpec, for predict
     parts: FormulaParts = None  # the formula as read against the data's columns
     beta_columns: list = None  # the model-matrix columns kept as fixed effects
-    offset: np.ndarray = None  # the summed offset terms (0 without any)
     row_labels: pd.Index = None  # each row's label in the data
     column_levels: dict = None  # levels seen in fitting of every categorical column used
     column_ranges: dict = None  # per numeric column used: (mean, min, max)
@@ -64,6 +63,11 @@ class ClmmDesign:
     total_weight: float | None = None  # the whole data's, where the rows are not all here
     nominal: SideDesign | None = None  # the nominal effects' design (R's names, spec)
     scale: SideDesign | None = None  # the scale effects' design
+
+    @property
+    def offset(self) -> np.ndarray:
+        """The summed offset terms per row (zero without any), as the fixed part holds them."""
+        return self.fixed.offset
 
     @property
     def n_obs(self) -> int:
@@ -109,7 +113,6 @@ class ClmmDesign:
             self, response=dataclasses.replace(self.response, codes=self.response.codes[index]),
             fixed=self.fixed.rows(index), weights=take_rows(self.weights, index),
             random=self.random.rows(index),
-            offset=None if self.offset is None else take_rows(self.offset, index),
             row_labels=None if self.row_labels is None else self.row_labels[index])
 
 
@@ -234,7 +237,7 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
         weights=shared_rows(np.ones(n) if w is None else w), random=RandomDesign(terms),
         nominal=nominal, scale=scale,
         fixed_spec=fixed_spec, parts=parts, beta_columns=keep_cols,
-        offset=offset, row_labels=row_labels, n_dropped=n_dropped,
+        row_labels=row_labels, n_dropped=n_dropped,
         column_levels=levels,
         column_ranges=numeric_ranges(df, described),
         column_kinds={c: column_kind(df[c]) for c in needed},

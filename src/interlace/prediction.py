@@ -77,8 +77,7 @@ class PredictionModel:
                     block_rows: int = BLOCK_ROWS) -> PredictionModel:
         return cls(design.parts, parsed.offsets, list(design.response.levels), link,
                    design.thresholds.jacobian, design.fixed_spec, list(design.beta_columns),
-                   design.fixed, design.offset if design.offset is not None
-                   else np.zeros(design.n_obs), list(design.random.terms),
+                   design.fixed, design.offset, list(design.random.terms),
                    design.row_labels if design.row_labels is not None
                    else pd.RangeIndex(design.n_obs),
                    design.column_levels or {}, design.column_ranges or {},
