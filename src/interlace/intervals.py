@@ -35,6 +35,12 @@ class IntervalTerms:
     s1: np.ndarray
     s2: np.ndarray
 
+    def curvature(self) -> tuple[np.ndarray, np.ndarray]:
+        """p1 - p2 and D = (p1 - p2)^2 - (q1 - q2): the first and second derivatives of
+        -log pi in the random part, per row."""
+        dp = self.p1 - self.p2
+        return dp, dp * dp - (self.q1 - self.q2)
+
 
 def _log_diff_exp(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """log(exp(a) - exp(b)) for a >= b; -inf where they are equal, nan where a < b."""

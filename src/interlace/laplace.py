@@ -130,10 +130,6 @@ class LaplaceObjective(ModesObjective):
     def split(self, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return phi[: self.n_psi], phi[self.n_psi:]
 
-    def _a_times(self, values: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """A x, for x laid out like u."""
-        return np.einsum("is,is->i", values, x[self.random.cols])
-
     def _at_times(self, values: np.ndarray, y: np.ndarray, rows=slice(None)) -> np.ndarray:
         """A' y over the given rows, for y with one value per one of those rows."""
         return np.bincount(self.random.cols[rows].ravel(),
@@ -162,10 +158,14 @@ class LaplaceObjective(ModesObjective):
         return np.bincount(keys.ravel(), weights=(values[rows] * y_weights[:, None]).ravel(),
                            minlength=self.random.q * n_cat).reshape(self.random.q, n_cat)
 
+    def _terms_at(self, eta1, eta2, values, u, rows=slice(None)) -> IntervalTerms:
+        """The interval terms of the given rows (``eta1``, ``eta2``: theirs) at u."""
+        r = np.einsum("is,is->i", values[rows], u[self.random.cols[rows]])
+        return interval_terms(self.link, eta1 - r, eta2 - r, self.block_rows)
+
     def _at(self, eta1, eta2, values, u):
         """The interval terms and h(u) at u."""
-        r = self._a_times(values, u)
-        terms = interval_terms(self.link, eta1 - r, eta2 - r, self.block_rows)
+        terms = self._terms_at(eta1, eta2, values, u)
         h = -float(np.dot(self.design.weights, terms.log_prob)) + 0.5 * float(np.dot(u, u))
         return terms, (h if np.isfinite(h) else np.inf)
 
@@ -176,10 +176,8 @@ class LaplaceObjective(ModesObjective):
         dp, d, h = np.empty(n), np.empty(n), 0.0
         w = self.design.weights
         for rows in row_blocks(n, self.block_rows):
-            r = np.einsum("is,is->i", values[rows], u[self.random.cols[rows]])
-            t = interval_terms(self.link, eta1[rows] - r, eta2[rows] - r)
-            np.subtract(t.p1, t.p2, out=dp[rows])
-            d[rows] = dp[rows] * dp[rows] - (t.q1 - t.q2)
+            t = self._terms_at(eta1[rows], eta2[rows], values, u, rows)
+            dp[rows], d[rows] = t.curvature()
             h -= float(np.dot(w[rows], t.log_prob))
         h += 0.5 * float(np.dot(u, u))
         return h if np.isfinite(h) else np.inf, dp, d
@@ -240,8 +238,7 @@ class LaplaceObjective(ModesObjective):
                 raise InnerSolveError("non-finite likelihood at these parameters")
         converged = False
         for _ in range(self.max_iter):
-            dp = terms.p1 - terms.p2
-            d = dp * dp - (terms.q1 - terms.q2)
+            dp, d = terms.curvature()
             grad = self._at_times(values, w * dp) + u
             factor, exact = self._factor(values, w * d)
             step = factor.solve(grad)
@@ -265,8 +262,7 @@ class LaplaceObjective(ModesObjective):
             u = u - t * step
             terms, h = new_terms, h_new
         if not converged:
-            dp = terms.p1 - terms.p2
-            d = dp * dp - (terms.q1 - terms.q2)
+            dp, d = terms.curvature()
             factor = self.new_factor(values, w * d)  # may raise NotPositiveDefinite
             grad = self._at_times(values, w * dp) + u
             converged = bool(np.max(np.abs(factor.solve(grad)), initial=0.0) < 1e-6
@@ -350,10 +346,8 @@ class LaplaceObjective(ModesObjective):
         if modes.terms is not None:
             return CurvatureDerivatives(modes.terms, modes.d, rows)
         e1, e2 = self.design.fixed.predictors(modes.phi[: self.n_psi], rows)
-        r = np.einsum("is,is->i", modes.values[rows], modes.u[self.random.cols[rows]])
-        terms = interval_terms(self.link, e1 - r, e2 - r, self.block_rows)
-        dp = terms.p1 - terms.p2
-        return CurvatureDerivatives(terms, dp * dp - (terms.q1 - terms.q2), slice(None))
+        terms = self._terms_at(e1, e2, modes.values, modes.u, rows)
+        return CurvatureDerivatives(terms, terms.curvature()[1], slice(None))
 
 
 def uses_iterative_solver(random, control: Control) -> bool:
