@@ -122,10 +122,14 @@ def dask_model(parsed, ddf, threshold, weights, na_action, link, control, client
     # sums are the same from run to run): the driver holds one summary, not one per chunk
     categories = merge_categories(_results(client, [delayed(categories_of)(parsed, p)
                                                     for p in ddf.to_delayed()]))
-    summaries = _results(client, [delayed(summarise_chunk)(parsed, p, categories, weights,
+    # sent to the workers once: in each task's arguments, its levels of every grouping
+    # factor (a million users) went through the driver's scheduler once per partition
+    [shared] = client.scatter([categories], broadcast=True)
+    summaries = _results(client, [delayed(summarise_chunk)(parsed, p, shared, weights,
                                                            na_action)
                                   for p in ddf.to_delayed()])
     meta = decide(parsed, summaries, categories, parts.response_order_asked)
+    shared.release()
     # the largest grouping factor first, as build_design orders the terms
     largest = max(range(len(parsed.random)), key=lambda k: len(meta.term_levels[k]))
     on = list(parsed.random[largest].factors)
