@@ -9,10 +9,12 @@ covariates, five categories, latent logistic, as `bench.simulate.crossed`), writ
 Parquet, read with ``dd.read_parquet`` and fitted with ``interlace.clmm``. Reported: wall
 time (setup: the two passes, the shuffle and the partitions' designs; fit), outer
 evaluations, calls to the partitions (round trips) and seconds per call, the peak resident
-memory of the driver and of the largest worker, the log-likelihood. Shards are the Parquet
-files (and the shuffle's partitions); actors, one per worker, hold them.
+memory of the driver (after the setup, and over the whole run) and of the largest
+worker, the log-likelihood. Shards are the Parquet files (and the shuffle's partitions;
+``--rows-per-shard``); actors, one per worker, hold them.
 ``--memory-limit`` is each worker's (LocalCluster's "auto": the machine's memory over the
-workers; 0: none). Writes bench/dask_results.md and .json.
+workers; 0: none). Writes bench/dask_results.md and .json; ``--merge JSON`` keeps an
+earlier run's rows before the new ones.
 """
 
 from __future__ import annotations
@@ -116,6 +118,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--memory-limit", default="auto",
                         help="each worker's, as LocalCluster takes it (0: none)")
     parser.add_argument("--out", default=str(HERE / "dask_results.md"))
+    parser.add_argument("--merge", metavar="JSON",
+                        help="an earlier run's results, kept before this run's rows")
     args = parser.parse_args(argv)
     from distributed import Client, LocalCluster
 
@@ -134,19 +138,29 @@ def main(argv: list[str] | None = None) -> None:
             print("  " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                    for k, v in row.items()), flush=True)
             results.append(row)
-    out = Path(args.out)
-    out.with_suffix(".json").write_text(json.dumps({"machine": machine(), "rows": results},
+    kept = json.loads(Path(args.merge).read_text())["rows"] if args.merge else []
+    write_results(Path(args.out), machine(), args.workers, kept + results)
+
+
+def write_results(out: Path, machine: str, workers: int, results: list) -> None:
+    """The runs as JSON and as a Markdown table (a run's ``note``, if any, under it)."""
+    out.with_suffix(".json").write_text(json.dumps({"machine": machine, "rows": results},
                                                    indent=1))
-    lines = [(f"# Dask benchmark\n\n{machine()}; LocalCluster, {args.workers} workers x 1 "
-             "thread, Parquet shards written by the workers.\n"),
+    lines = [(f"# Dask benchmark\n\n{machine}; LocalCluster, {workers} workers x 1 "
+             "thread, Parquet shards written by the workers; the driver's process also runs "
+             "the scheduler.\n"),
              ("| rows | users | items | shards | actors | setup s | fit s | evaluations | "
-              "calls | s/call | s/evaluation | driver peak MB | worker peak MB | logLik |"),
-             "|" + "---|" * 14]
+              "calls | s/call | s/evaluation | driver MB after setup | driver peak MB | "
+              "worker peak MB | logLik |"),
+             "|" + "---|" * 15]
     lines += [f"| {r['rows']:,} | {r['users']:,} | {r['items']:,} | {r['shards']} | "
               f"{r['partitions']} | "
               f"{r['setup_s']:.1f} | {r['fit_s']:.1f} | {r['evaluations']} | {r['calls']} | "
               f"{r['s_per_call']:.3f} | {r['s_per_evaluation']:.2f} | "
-              f"{r['driver_peak_mb']:.0f} | {r.get('worker_peak_mb', 0):.0f} | "
+              + (f"{r['driver_setup_peak_mb']:.0f}" if "driver_setup_peak_mb" in r else "")
+              + f" | {r['driver_peak_mb']:.0f} | {r.get('worker_peak_mb', 0):.0f} | "
               f"{r['logLik']:.4f} |" for r in results]
-    out.write_text("\n".join(lines) + "\n")
+    notes = [f"- {r['rows']:,} rows, {r['users']:,} users, {r['shards']} shards: {r['note']}"
+             for r in results if r.get("note")]
+    out.write_text("\n".join(lines + ([""] + notes if notes else [])) + "\n")
     print(f"wrote {out}")
