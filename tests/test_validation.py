@@ -59,6 +59,22 @@ def test_missing_values_are_dropped_with_a_count_or_refused():
         interlace.clmm(WINE, df, na_action="omit")
 
 
+def test_r_s_names_of_the_missing_value_actions_do_what_they_do_in_r():
+    """na.omit drops the rows (the fit of the complete rows), na.fail refuses, and
+    na.exclude, whose padding is not built, is refused with the way to pad."""
+    df = wine()
+    df.loc[[3, 10], "temp"] = np.nan
+    with pytest.warns(UserWarning, match="dropping 2 row"):
+        omitted = interlace.clmm(WINE, df, na_action="na.omit")
+    complete = interlace.clmm(WINE, df.dropna(subset=["temp"]))
+    assert omitted.nobs == 70
+    assert omitted.llf == pytest.approx(complete.llf, abs=1e-10)
+    with pytest.raises(ValueError, match=r"missing values in column\(s\) \['temp'\]"):
+        interlace.clmm(WINE, df, na_action="na.fail")
+    with pytest.raises(ValueError, match=r"na.exclude.*reindex\(data.index\)"):
+        interlace.clmm(WINE, df, na_action="na.exclude")
+
+
 def test_grouping_factor_with_one_level():
     df = wine()
     df["one"] = "a"

@@ -51,6 +51,8 @@ def clmm(formula: str, data, groups=None, random=None, link: str = "logit",
         Non-negative case weights: a column name, a pandas Series (matched to the data's
         rows by index) or one value per row. Rows of weight 0 are left out, as in R.
     na_action : {"drop", "raise"}
+        Rows with a missing value in a column the model uses: dropped with a warning, or an
+        error. R's names ``"na.omit"`` and ``"na.fail"`` are taken for them.
     verbose : bool
         Print the optimiser's progress.
     threads : int or None

@@ -42,6 +42,8 @@ class ClmmModel:
                  threshold: str = "flexible", nAGQ: int = 1, weights=None,
                  na_action: str = "drop", control: Control | None = None,
                  random_effects: bool = True, nominal=None, scale=None, client=None):
+        na_action = R_NA_ACTIONS.get(na_action, na_action) if isinstance(na_action, str) \
+            else na_action
         _check_choices(link=link, threshold=threshold, na_action=na_action, nAGQ=nAGQ)
         if control is not None and not isinstance(control, Control):
             raise TypeError(f"control must be an interlace.Control, not {type(control).__name__}")
@@ -228,7 +230,16 @@ def clmm_model(formula: str, data, groups=None, random=None, link: str = "logit"
                      control=control, nominal=nominal, scale=scale, client=client)
 
 
+# R's names for the same actions (na.action = na.omit, na.fail)
+R_NA_ACTIONS = {"na.omit": "drop", "na.fail": "raise"}
+
+
 def _check_choices(*, link, threshold, na_action, nAGQ):
+    if na_action == "na.exclude":
+        raise ValueError("na_action='na.exclude' (R's fitted values and residuals padded with "
+                         "NA at the dropped rows) is not supported: use 'drop' (R's "
+                         "'na.omit'); predict() and residuals() carry the data's row labels, "
+                         "so .reindex(data.index) pads them")
     for name, value, choices in (("link", link, LINKS), ("threshold", threshold,
                                                          THRESHOLD_STRUCTURES),
                                  ("na_action", na_action, ("drop", "raise"))):
