@@ -11,7 +11,10 @@ expands, as lme4 does, to ``(1|a) + (1|b:a)``; several terms may share a groupin
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+from .rformula import unknown_function
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,11 @@ def parse_random_term(text: str) -> list[RandomTerm]:
     for depth in range(1, len(nested) + 1):
         # lme4 names a/b as b:a, innermost first
         chain = nested[:depth][::-1]
+        for part in chain:
+            call = re.match(r"\s*([^\W\d`][\w.]*)\s*\(", part)
+            if call:  # a grouping factor is columns, never a call
+                raise unknown_function(call.group(1), "grouping factor", original,
+                                       "a grouping factor is columns joined by ':' or '/'")
         factors = tuple(_unquote(f.strip()) for part in chain for f in part.split(":"))
         if any(not f for f in factors):
             raise ValueError(f"random term {original!r} has an empty name in its grouping factor")

@@ -78,11 +78,32 @@ class Token:
     text: str
 
 
+# R functions users reach for that formulas here do not read, and what to do instead
+_INSTEAD = {
+    "relevel": "make the reference level the first of the column's categories in the data "
+               "(df[x] = pd.Categorical(df[x], categories=[ref, ...]))",
+    "interaction": "write the grouping as a:b",
+    "cut": "cut the column beforehand (pd.cut) and use the new column",
+}
+_CALL = re.compile(r"((?:[^\W\d_]|\.(?!\d))[\w.]*)\s*\(")
+
+
+def unknown_function(name: str, where: str, text: str, allowed: str = "") -> FormulaError:
+    allowed = allowed or (f"formulas may use {', '.join(FUNCTIONS)} (and offset() at the "
+                          "top level)")
+    instead = f"; {_INSTEAD[name]}" if name in _INSTEAD else ""
+    return FormulaError(f"{where}: unknown function {name}() in {text!r}; {allowed}{instead}")
+
+
 def tokenize(text: str, where: str) -> list[Token]:
     tokens, pos = [], 0
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if m is None:
+            # a call we do not read says so before its arguments do ("relevel(x, 'b')")
+            for name in _CALL.findall(text[:pos]):
+                if name not in FUNCTIONS and name != "offset":
+                    raise unknown_function(name, where, text)
             raise FormulaError(
                 f"{where}: cannot read {text[pos:pos + 12]!r} in {text!r}; formulas hold "
                 "column names, numbers, R's operators and the functions "
@@ -166,9 +187,7 @@ def translate(text: str, columns: Columns, where: str, *, arithmetic: bool = Fal
         name = column_of(tok)
         if tok.kind == "name" and nxt is not None and nxt.text == "(":
             if name not in FUNCTIONS:
-                raise FormulaError(
-                    f"{where}: unknown function {name}() in {text!r}; formulas may use "
-                    f"{', '.join(FUNCTIONS)} (and offset() at the top level)")
+                raise unknown_function(name, where, text)
             out.append(name.replace(".", "_"))
             continue
         if tok.kind == "name" and in_call and nxt is not None and nxt.text == "=":
