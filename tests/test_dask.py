@@ -62,13 +62,16 @@ def test_a_dask_frame_gets_the_in_memory_fit(client, formula, data, kwargs):
 
 
 def test_parquet_files_and_predictions_as_a_dask_frame(client, tmp_path):
-    soup = dataset("soup")
+    soup = dataset("soup").copy()  # the shared frame stays as loaded
+    # an ordered covariate keeps its order, and R's polynomial coding, through Parquet
+    soup["DAY"] = soup["DAY"].cat.as_ordered()
     for k, rows in enumerate(np.array_split(np.arange(len(soup)), 4)):
         soup.iloc[rows].to_parquet(tmp_path / f"part{k}.parquet")
     ddf = dd.read_parquet(str(tmp_path / "*.parquet"))
     formula = "SURENESS ~ PROD + DAY + (1|RESP) + (1|RESP:DAY)"
     ours, theirs = interlace.clmm(formula, ddf), interlace.clmm(formula, soup)
     assert_same_fit(ours, theirs)
+    assert "DAY.L" in ours.params.index
     predicted = ours.predict(newdata=ddf, re_form="marginal")
     assert isinstance(predicted, dd.DataFrame)
     np.testing.assert_allclose(predicted.compute().to_numpy(),

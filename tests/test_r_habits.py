@@ -25,6 +25,8 @@ def habits_data() -> pd.DataFrame:
     ref = habits()
     df = pd.DataFrame(ref["data"])
     df["rating"] = pd.Categorical(df["rating"], categories=ref["rating_levels"], ordered=True)
+    for column, levels in ref["ordered_levels"].items():
+        df[column] = pd.Categorical(df[column], categories=levels, ordered=True)
     return df
 
 

@@ -85,10 +85,18 @@ def _predictions(result, newdata, args):
     return pd.concat([fit, se.add_prefix("se_")], axis=1)
 
 
-def _apply_levels(data, specs, every_column: bool = True):
+def _apply_levels(data, specs, formula: str, every_column: bool = True):
     """``--levels rating=1,2,3``: a column as a Categorical with these levels in this order
-    (ordered, as a response needs); values outside them are an error naming them."""
+    (the response ordered; a covariate unordered, its first level the reference, since R
+    codes an ordered covariate by polynomial contrasts); values outside them are an error
+    naming them."""
     import pandas as pd
+
+    from .rformula import Columns, response_column
+
+    if not specs:
+        return data
+    response = response_column(formula.partition("~")[0].strip(), Columns(data.columns))[0]
 
     data = data.copy()
     for spec in specs or []:
@@ -106,7 +114,7 @@ def _apply_levels(data, specs, every_column: bool = True):
         if other:
             raise ValueError(f"--levels: column {column!r} has value(s) {other} not in "
                              f"{levels}")
-        data[column] = pd.Categorical(text, categories=levels, ordered=True)
+        data[column] = pd.Categorical(text, categories=levels, ordered=column == response)
     return data
 
 
@@ -206,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             data = _read_table(args.data)
             formula = args.formula
             data_name = Path(args.data).name
-        data = _apply_levels(data, args.levels)
+        data = _apply_levels(data, args.levels, formula)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = interlace.clmm(
@@ -225,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             Path(args.json).write_text(json.dumps(result.to_dict(), indent=2, allow_nan=False))
         if args.predict:
-            newdata = _apply_levels(_read_table(args.predict, "--predict"), args.levels,
+            newdata = _apply_levels(_read_table(args.predict, "--predict"), args.levels, formula,
                                     every_column=False)
             _predictions(result, newdata, args).to_csv(args.out)
         if args.tidy:

@@ -42,6 +42,22 @@ def sorted_levels(values: np.ndarray) -> np.ndarray:
     return uniques
 
 
+def ordered_factors(frame: pd.DataFrame) -> frozenset:
+    """The columns that are ordered factors: an ordered pandas Categorical or an ordered
+    Arrow dictionary (R codes these covariates by polynomial contrasts)."""
+    out = set()
+    for c in frame.columns:
+        dtype = frame[c].dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            if dtype.ordered:
+                out.add(str(c))
+        elif isinstance(dtype, pd.ArrowDtype):
+            arrow = dtype.pyarrow_dtype
+            if getattr(arrow, "ordered", False):
+                out.add(str(c))
+    return frozenset(out)
+
+
 def plain_column(series: pd.Series, drop_unused: bool = True) -> pd.Series:
     """One column (without missing values) as numpy numbers, bool, or a pandas Categorical.
 

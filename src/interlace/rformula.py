@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from formulaic.transforms.contrasts import PolyContrasts
 
 
 def _r_log(x, base=None):
@@ -52,7 +53,11 @@ FUNCTIONS = {
     "tan": np.tan, "factor": _r_factor, "as.factor": _r_factor,
     "as.numeric": _r_numeric,
 }
+# R codes an ordered factor by orthogonal polynomials (contrasts options' second entry):
+# its columns are C(x, ORDERED_), named back as R's x.L, x.Q, x.C, x^4
+ORDERED = "r_ordered_"
 CONTEXT = {name.replace(".", "_"): fn for name, fn in FUNCTIONS.items() if fn is not None}
+CONTEXT[ORDERED] = PolyContrasts()
 CONTRASTS = ("contr.treatment", "contr.sum", "contr.helmert", "contr.poly")
 KEYWORDS = ("raw", "degree", "base", "center", "scale")  # argument names, as name=value
 FACTOR_FUNCTIONS = ("factor", "as.factor", "C")  # their first argument is coded by level
@@ -149,18 +154,24 @@ class Columns:
 
 def translate(text: str, columns: Columns, where: str, *, arithmetic: bool = False,
               response: str | None = None, factor_columns: set | None = None,
-              used: list | None = None) -> str:
+              used: list | None = None, ordered=frozenset()) -> str:
     """One part of an R formula as a formulaic expression on placeholders.
 
     ``arithmetic``: the whole text is an R expression (an offset), not formula terms.
     ``response`` makes ``.`` stand for every other column. Columns given to factor() or
-    C() are added to ``factor_columns``, and every column named to ``used``.
+    C() are added to ``factor_columns``, and every column named to ``used``. Columns in
+    ``ordered`` (ordered factors) are coded by polynomial contrasts, as R does, where they
+    appear bare or as factor(x).
     """
     used = [] if used is None else used
     tokens = tokenize(text, where)
     out: list[str] = []
     calls: list[str | None] = []  # per open parenthesis: the function it calls, or None
+    skip = 0
     for i, tok in enumerate(tokens):
+        if skip:
+            skip -= 1
+            continue
         nxt = tokens[i + 1] if i + 1 < len(tokens) else None
         prev = tokens[i - 1] if i else None
         in_call = arithmetic or any(c is not None for c in calls)
@@ -185,6 +196,13 @@ def translate(text: str, columns: Columns, where: str, *, arithmetic: bool = Fal
             out.append(tok.text)
             continue
         name = column_of(tok)
+        if (tok.kind == "name" and not in_call and name in ("factor", "as.factor")
+                and _bare_call_of(tokens, i, ordered)):
+            column = column_of(tokens[i + 2])
+            used.append(column)
+            out.append(f"C({name.replace('.', '_')}({columns.use(column, where)}), {ORDERED})")
+            skip = 3
+            continue
         if tok.kind == "name" and nxt is not None and nxt.text == "(":
             if name not in FUNCTIONS:
                 raise unknown_function(name, where, text)
@@ -211,10 +229,17 @@ def translate(text: str, columns: Columns, where: str, *, arithmetic: bool = Fal
         used.append(name)
         if factor_columns is not None and calls and calls[-1] in FACTOR_FUNCTIONS:
             factor_columns.add(name)
-        out.append(placeholder)
+        out.append(f"C({placeholder}, {ORDERED})" if name in ordered and not in_call
+                   else placeholder)
     if calls:
         raise FormulaError(f"{where}: unbalanced parentheses in {text!r}")
     return _CALL_SPACE.sub(r"\1(", " ".join(out))
+
+
+def _bare_call_of(tokens: list, i: int, ordered) -> bool:
+    """Whether tokens[i:i + 4] are ``f ( x )`` for a column x in ``ordered``."""
+    return (i + 3 < len(tokens) and tokens[i + 1].text == "(" and tokens[i + 3].text == ")"
+            and tokens[i + 2].kind in ("name", "quoted") and column_of(tokens[i + 2]) in ordered)
 
 
 def response_column(text: str, columns: Columns) -> tuple[str, bool]:
@@ -239,6 +264,7 @@ _WORD = re.compile(r"[A-Za-z_][\w]*")
 
 
 _PLACEHOLDER = re.compile(r"\bc(\d+)_")
+_ORDERED_CALL = re.compile(rf"\bC\((.+?), {ORDERED}\)")
 
 
 def _r_interaction_order(name: str) -> str:
@@ -288,13 +314,15 @@ def r_column_names(names, columns: Columns) -> list[str]:
         for piece in pieces:
             m = _BRACKET.fullmatch(piece)
             if m is None:
-                text += _WORD.sub(lambda w: back.get(w.group(), w.group()),
-                                  piece).replace(" ** ", "^")
+                text += _ORDERED_CALL.sub(r"\1", _WORD.sub(
+                    lambda w: back.get(w.group(), w.group()), piece).replace(" ** ", "^"))
                 continue
             kind, label = m.group(1), m.group(2)
-            if kind in ("S", "H"):  # R numbers these contrasts' columns
+            if kind in ("S", "H") or (kind == "T" and text.endswith("contr.treatment)")):
+                # R numbers these contrasts' columns: C() hands the contrast function the
+                # number of levels, not their names (treatment's from 2, the reference 1)
                 position[text] = position.get(text, 0) + 1
-                label = str(position[text])
+                label = str(position[text] + (kind == "T"))
             text += {"True": "TRUE", "False": "FALSE"}.get(label, label)
         out.append(text)
     return out
@@ -323,30 +351,31 @@ class FormulaParts:
         return [c for t in self.terms for c in t.factors]
 
 
-def read_formula(parsed, available) -> FormulaParts:
-    """Check every part of ``parsed`` against the columns and translate it for formulaic."""
+def read_formula(parsed, available, ordered=frozenset()) -> FormulaParts:
+    """Check every part of ``parsed`` against the columns and translate it for formulaic
+    (``ordered``: the columns that are ordered factors, `frames.ordered_factors`)."""
     columns = Columns(available)
     response, asked = response_column(parsed.response, columns)
     factor_columns: set = set()
     fixed_columns: list = []
     fixed = translate(parsed.fixed, columns, "fixed effects", response=response,
-                      factor_columns=factor_columns, used=fixed_columns)
+                      factor_columns=factor_columns, used=fixed_columns, ordered=ordered)
     offsets = [f"0 + I({translate(e, columns, f'offset({e})', arithmetic=True, used=fixed_columns)})"
                for e in parsed.offsets]
     nominal_columns: list = []
     nominal = None if parsed.nominal is None else translate(
         parsed.nominal, columns, "nominal effects", factor_columns=factor_columns,
-        used=nominal_columns)
+        used=nominal_columns, ordered=ordered)
     scale = None if parsed.scale is None else translate(
         parsed.scale, columns, "scale effects", factor_columns=factor_columns,
-        used=fixed_columns)
+        used=fixed_columns, ordered=ordered)
     fixed_columns += nominal_columns
     random, random_columns = [], []
     for term in parsed.random:
         expr = term.expr.strip()
         random.append(None if expr == "1" else translate(
             expr, columns, f"random term {term}", factor_columns=factor_columns,
-            used=random_columns))
+            used=random_columns, ordered=ordered))
         for name in term.factors:
             columns.use(name, f"grouping factor of {term}")
             random_columns.append(name)
