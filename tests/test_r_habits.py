@@ -157,3 +157,37 @@ def test_an_interaction_without_its_main_effects_warns_that_r_codes_it_otherwise
         alone = interlace.clmm("rating ~ temp:contact + (1|judge)", df)
     full = interlace.clmm("rating ~ temp * contact + (1|judge)", df)
     assert alone.llf == pytest.approx(full.llf, abs=1e-8)
+
+
+def _poly_columns(n_levels: int) -> np.ndarray:
+    """R's contr.poly: orthonormal polynomials in the scores 1..k, constant dropped
+    (computed here by QR, independently of formulaic)."""
+    scores = np.arange(1, n_levels + 1, dtype=float)
+    q, r = np.linalg.qr(np.vander(scores, n_levels, increasing=True))
+    return (q * np.sign(np.diag(r)))[:, 1:]
+
+
+@pytest.mark.parametrize("where", ["slope", "nominal", "scale"])
+def test_an_ordered_factor_is_coded_by_r_s_polynomials_in_every_part(where):
+    """Outside the fixed part too (R's clmm has no nominal or scale effects to compare):
+    the fit equals the one with the polynomial columns written out, under R's names."""
+    df = habits_data()
+    codes = df["o3"].cat.codes.to_numpy()
+    df["L"], df["Q"] = _poly_columns(3)[codes].T
+    formula, by_hand, kwargs, kwargs_by_hand = {
+        "slope": ("rating ~ temp + (1 + o3|judge)", "rating ~ temp + (1 + L + Q|judge)", {}, {}),
+        "nominal": ("rating ~ temp + (1|judge)", None, {"nominal": "~ o3"}, {"nominal": "~ L + Q"}),
+        "scale": ("rating ~ temp + (1|judge)", None, {"scale": "~ o3"}, {"scale": "~ L + Q"}),
+    }[where]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        coded = interlace.clmm(formula, df, **kwargs)
+        written = interlace.clmm(by_hand or formula, df, **kwargs_by_hand)
+    assert coded.llf == pytest.approx(written.llf, abs=1e-6)
+
+    def names(fit):
+        return list(fit.params.index) + list(fit.random_effects["judge"].columns)
+
+    assert any("o3.L" in n for n in names(coded))
+    assert [n.replace("o3.", "") for n in names(coded)] == names(written)
+    np.testing.assert_allclose(coded.params.to_numpy(), written.params.to_numpy(), atol=1e-4)
