@@ -27,6 +27,8 @@ def habits_data() -> pd.DataFrame:
     df["rating"] = pd.Categorical(df["rating"], categories=ref["rating_levels"], ordered=True)
     for column, levels in ref["ordered_levels"].items():
         df[column] = pd.Categorical(df[column], categories=levels, ordered=True)
+    for column, levels in ref["factor_levels"].items():
+        df[column] = pd.Categorical(df[column].astype(str), categories=levels)
     return df
 
 
@@ -191,3 +193,16 @@ def test_an_ordered_factor_is_coded_by_r_s_polynomials_in_every_part(where):
     assert any("o3.L" in n for n in names(coded))
     assert [n.replace("o3.", "") for n in names(coded)] == names(written)
     np.testing.assert_allclose(coded.params.to_numpy(), written.params.to_numpy(), atol=1e-4)
+
+
+def test_as_numeric_of_a_factor_numbers_new_data_by_the_fitting_levels():
+    """as.numeric(f) is f's level number among the fitting data's levels: new data holding
+    one level, as a Categorical of its own or as text, predicts as those rows were fitted."""
+    fit, _ = fit_case("as_numeric_factor")
+    df, _ = frame_for("as_numeric_factor")
+    fitted = fit.predict(type="linear.predictor")
+    rows = df[df["t10"] == "20"]
+    for t10 in (rows["t10"], rows["t10"].astype(str), pd.Categorical(rows["t10"].astype(str))):
+        predicted = fit.predict(rows.assign(t10=t10), type="linear.predictor")
+        np.testing.assert_allclose(np.asarray(predicted), np.asarray(fitted[rows.index]),
+                                   atol=1e-12)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .coding import Response, group_labels, level_labels, numeric_ranges, seen_levels
-from .frames import ordered_factors, plain_column, read_weights, sorted_levels, to_pandas
+from .frames import declared_factors, plain_column, read_weights, sorted_levels, to_pandas
 from .model_matrix import check_finite, column_kind, fixed_matrix, model_matrix, term_matrix
 from .nominal_scale import SideDesign
 from .rformula import r_column_names, read_formula
@@ -107,7 +107,7 @@ def categories_of(parsed, frame: pd.DataFrame) -> dict:
     """The columns a chunk's design codes by level (text, bool, categorical; numbers given to
     factor() and grouping columns), each with the values one chunk holds, sorted as
     `frames.plain_column` sorts them; ordered categoricals keep their order."""
-    parts = read_formula(parsed, frame.columns, ordered_factors(frame))
+    parts = read_formula(parsed, frame.columns, declared_factors(frame))
     coded = set(parts.factor_columns) | set(parts.grouping_columns) | {parts.response}
     out = {}
     for c in parts.columns.placeholders:
@@ -148,7 +148,7 @@ def summarise_chunk(parsed, frame, categories: dict, weights=None,
     from .design import usable_rows
 
     frame = to_pandas(frame)
-    parts = read_formula(parsed, frame.columns, ordered_factors(frame))
+    parts = read_formula(parsed, frame.columns, declared_factors(frame))
     if any(f in text for text in [parts.fixed, parts.nominal or "", parts.scale or ""]
            + [r or "" for r in parts.random] for f in CHUNK_UNSAFE):
         raise ValueError("poly(), scale() and center() depend on the whole column; with data "

@@ -23,7 +23,7 @@ import pandas as pd
 from .coding import Response, code_response, grouping, numeric_ranges, seen_levels
 from .fixed_part import FixedPart
 from .formula import ParsedFormula
-from .frames import ordered_factors, plain_column, read_weights, to_pandas
+from .frames import declared_factors, plain_column, read_weights, to_pandas
 from .model_matrix import (
     check_finite,
     column_kind,
@@ -157,7 +157,7 @@ def build_design(parsed: ParsedFormula, data, threshold: str = "flexible",
     larger data set, every decision taken from the whole (categories, response levels,
     kept columns, scales, grouping levels)."""
     frame = to_pandas(data)
-    parts = read_formula(parsed, frame.columns, ordered_factors(frame))
+    parts = read_formula(parsed, frame.columns, declared_factors(frame))
     needed = list(parts.columns.placeholders)
     w = None if weights is None else read_weights(weights, frame)
     keep, w, n_dropped = usable_rows(frame, needed, w, na_action)

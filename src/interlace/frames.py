@@ -42,20 +42,18 @@ def sorted_levels(values: np.ndarray) -> np.ndarray:
     return uniques
 
 
-def ordered_factors(frame: pd.DataFrame) -> frozenset:
-    """The columns that are ordered factors: an ordered pandas Categorical or an ordered
-    Arrow dictionary (R codes these covariates by polynomial contrasts)."""
-    out = set()
+def declared_factors(frame: pd.DataFrame) -> dict:
+    """The columns that are factors by their type (a pandas Categorical or an Arrow
+    dictionary, as R's factor, where text is R's character), each with whether it is
+    ordered (R codes an ordered covariate by polynomial contrasts)."""
+    out = {}
     for c in frame.columns:
         dtype = frame[c].dtype
         if isinstance(dtype, pd.CategoricalDtype):
-            if dtype.ordered:
-                out.add(str(c))
-        elif isinstance(dtype, pd.ArrowDtype):
-            arrow = dtype.pyarrow_dtype
-            if getattr(arrow, "ordered", False):
-                out.add(str(c))
-    return frozenset(out)
+            out[str(c)] = bool(dtype.ordered)
+        elif isinstance(dtype, pd.ArrowDtype) and hasattr(dtype.pyarrow_dtype, "ordered"):
+            out[str(c)] = bool(dtype.pyarrow_dtype.ordered)  # a dictionary
+    return out
 
 
 def plain_column(series: pd.Series, drop_unused: bool = True) -> pd.Series:

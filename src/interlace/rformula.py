@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from formulaic.transforms import stateful_transform
 from formulaic.transforms.contrasts import PolyContrasts
 
 
@@ -45,6 +46,22 @@ def _r_numeric(x):
     return pd.Series(x).astype(float)
 
 
+@stateful_transform
+def _level_numbers(x, _state: dict = {}):  # noqa: B006 (formulaic passes the state)
+    """R's as.numeric() of a factor: each value's level number, 1..k, among the levels of
+    the fitting data (kept in the model spec's state, so that new data holding some levels
+    only is numbered as the fit was; nan for a level not seen). A value given as a number
+    already (the nominal thresholds' table at 0) is kept."""
+    s = pd.Series(x)
+    if pd.api.types.is_numeric_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype):
+        return s.astype(float).to_numpy()
+    if "levels" not in _state:
+        _state["levels"] = [str(v) for v in s.cat.categories]
+    codes = pd.Categorical(s.astype(object).map(str, na_action="ignore"),
+                           categories=_state["levels"]).codes
+    return np.where(codes < 0, np.nan, codes + 1.0)
+
+
 # R function -> the callable formulaic evaluates (None: formulaic's own of that name)
 FUNCTIONS = {
     "I": None, "C": None, "scale": None, "center": None, "poly": None,
@@ -56,8 +73,10 @@ FUNCTIONS = {
 # R codes an ordered factor by orthogonal polynomials (contrasts options' second entry):
 # its columns are C(x, ORDERED_), named back as R's x.L, x.Q, x.C, x^4
 ORDERED = "r_ordered_"
+LEVEL_NUMBERS = "r_level_numbers_"  # as.numeric(f) of a factor: R's 1..k
 CONTEXT = {name.replace(".", "_"): fn for name, fn in FUNCTIONS.items() if fn is not None}
 CONTEXT[ORDERED] = PolyContrasts()
+CONTEXT[LEVEL_NUMBERS] = _level_numbers
 CONTRASTS = ("contr.treatment", "contr.sum", "contr.helmert", "contr.poly")
 KEYWORDS = ("raw", "degree", "base", "center", "scale")  # argument names, as name=value
 FACTOR_FUNCTIONS = ("factor", "as.factor", "C")  # their first argument is coded by level
@@ -154,16 +173,19 @@ class Columns:
 
 def translate(text: str, columns: Columns, where: str, *, arithmetic: bool = False,
               response: str | None = None, factor_columns: set | None = None,
-              used: list | None = None, ordered=frozenset()) -> str:
+              used: list | None = None, factors=None) -> str:
     """One part of an R formula as a formulaic expression on placeholders.
 
     ``arithmetic``: the whole text is an R expression (an offset), not formula terms.
     ``response`` makes ``.`` stand for every other column. Columns given to factor() or
-    C() are added to ``factor_columns``, and every column named to ``used``. Columns in
-    ``ordered`` (ordered factors) are coded by polynomial contrasts, as R does, where they
-    appear bare or as factor(x).
+    C() are added to ``factor_columns``, and every column named to ``used``. ``factors``
+    (`frames.declared_factors`: column -> ordered) are R's factors: the ordered ones coded
+    by polynomial contrasts where they appear bare or as factor(x), and as.numeric(f) their
+    level numbers 1..k, as R (not the labels read as numbers).
     """
     used = [] if used is None else used
+    factors = factors or {}
+    ordered = {c for c, is_ordered in factors.items() if is_ordered}
     tokens = tokenize(text, where)
     out: list[str] = []
     calls: list[str | None] = []  # per open parenthesis: the function it calls, or None
@@ -203,6 +225,12 @@ def translate(text: str, columns: Columns, where: str, *, arithmetic: bool = Fal
             out.append(f"C({name.replace('.', '_')}({columns.use(column, where)}), {ORDERED})")
             skip = 3
             continue
+        if tok.kind == "name" and name == "as.numeric" and _bare_call_of(tokens, i, factors):
+            column = column_of(tokens[i + 2])
+            used.append(column)
+            out.append(f"{LEVEL_NUMBERS}({columns.use(column, where)})")
+            skip = 3
+            continue
         if tok.kind == "name" and nxt is not None and nxt.text == "(":
             if name not in FUNCTIONS:
                 raise unknown_function(name, where, text)
@@ -236,10 +264,10 @@ def translate(text: str, columns: Columns, where: str, *, arithmetic: bool = Fal
     return _CALL_SPACE.sub(r"\1(", " ".join(out))
 
 
-def _bare_call_of(tokens: list, i: int, ordered) -> bool:
-    """Whether tokens[i:i + 4] are ``f ( x )`` for a column x in ``ordered``."""
+def _bare_call_of(tokens: list, i: int, columns) -> bool:
+    """Whether tokens[i:i + 4] are ``f ( x )`` for a column x in ``columns``."""
     return (i + 3 < len(tokens) and tokens[i + 1].text == "(" and tokens[i + 3].text == ")"
-            and tokens[i + 2].kind in ("name", "quoted") and column_of(tokens[i + 2]) in ordered)
+            and tokens[i + 2].kind in ("name", "quoted") and column_of(tokens[i + 2]) in columns)
 
 
 def response_column(text: str, columns: Columns) -> tuple[str, bool]:
@@ -301,7 +329,7 @@ def r_column_names(names, columns: Columns) -> list[str]:
     ``tempwarm``, ``I(c1_ ** 2)`` is ``I(x^2)``, sum and Helmert contrasts are numbered."""
     back = {p: (c if _SYNTACTIC.match(c) else f"`{c}`") for c, p in columns.placeholders.items()}
     back.update({alias: r for r, alias in ((r, r.replace(".", "_")) for r in FUNCTIONS)})
-    back.update({"True": "TRUE", "False": "FALSE"})
+    back.update({"True": "TRUE", "False": "FALSE", LEVEL_NUMBERS: "as.numeric"})
     out = []
     position: dict = {}
     for name in names:
@@ -351,31 +379,31 @@ class FormulaParts:
         return [c for t in self.terms for c in t.factors]
 
 
-def read_formula(parsed, available, ordered=frozenset()) -> FormulaParts:
+def read_formula(parsed, available, factors=None) -> FormulaParts:
     """Check every part of ``parsed`` against the columns and translate it for formulaic
-    (``ordered``: the columns that are ordered factors, `frames.ordered_factors`)."""
+    (``factors``: the columns that are R's factors, `frames.declared_factors`)."""
     columns = Columns(available)
     response, asked = response_column(parsed.response, columns)
     factor_columns: set = set()
     fixed_columns: list = []
     fixed = translate(parsed.fixed, columns, "fixed effects", response=response,
-                      factor_columns=factor_columns, used=fixed_columns, ordered=ordered)
+                      factor_columns=factor_columns, used=fixed_columns, factors=factors)
     offsets = [f"0 + I({translate(e, columns, f'offset({e})', arithmetic=True, used=fixed_columns)})"
                for e in parsed.offsets]
     nominal_columns: list = []
     nominal = None if parsed.nominal is None else translate(
         parsed.nominal, columns, "nominal effects", factor_columns=factor_columns,
-        used=nominal_columns, ordered=ordered)
+        used=nominal_columns, factors=factors)
     scale = None if parsed.scale is None else translate(
         parsed.scale, columns, "scale effects", factor_columns=factor_columns,
-        used=fixed_columns, ordered=ordered)
+        used=fixed_columns, factors=factors)
     fixed_columns += nominal_columns
     random, random_columns = [], []
     for term in parsed.random:
         expr = term.expr.strip()
         random.append(None if expr == "1" else translate(
             expr, columns, f"random term {term}", factor_columns=factor_columns,
-            used=random_columns, ordered=ordered))
+            used=random_columns, factors=factors))
         for name in term.factors:
             columns.use(name, f"grouping factor of {term}")
             random_columns.append(name)
