@@ -14,7 +14,8 @@ import pandas as pd
 from formulaic import Formula
 from formulaic.errors import FormulaicError
 
-from .rformula import CONTEXT, FormulaParts, r_column_names
+from .rformula import FormulaParts, r_column_names
+from .rfunctions import CONTEXT
 
 
 def identifiable_columns(full: np.ndarray, names: list[str], basis=None) -> list[int]:

@@ -9,7 +9,7 @@ against a whitelist, no Python is ever taken from the user:
 - names are columns of the data (bare, dotted or in backticks) and are replaced by
   placeholders ``c0_, c1_, ...``, the only names of the frame formulaic sees;
 - a name followed by ``(`` must be one of `FUNCTIONS` (R's spelling; evaluated by the
-  functions in `CONTEXT`); ``contr.sum`` and friends, ``TRUE``/``FALSE`` and a few keyword
+  functions in `rfunctions.CONTEXT`); ``contr.sum`` and friends, ``TRUE``/``FALSE`` and a few keyword
   names are the only other words allowed;
 - inside a function call the operators are R's arithmetic (``^`` becomes ``**``, ``%%``
   ``%``, ``%/%`` ``//``); outside they are formula operators, which formulaic reads as R does;
@@ -23,60 +23,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
-from formulaic.transforms import stateful_transform
-from formulaic.transforms.contrasts import PolyContrasts
 
+from .rfunctions import FUNCTIONS, LEVEL_NUMBERS, ORDERED
 
-def _r_log(x, base=None):
-    return np.log(x) if base is None else np.log(x) / np.log(base)
-
-
-def _r_factor(x):
-    """R's ``factor()``: a categorical of the sorted distinct values (kept by formulaic's
-    encoder state, so new data is coded with the fitting levels)."""
-    s = pd.Series(x)
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        return s
-    return s.astype(pd.CategoricalDtype(np.unique(s.dropna().to_numpy())))
-
-
-def _r_numeric(x):
-    return pd.Series(x).astype(float)
-
-
-@stateful_transform
-def _level_numbers(x, _state: dict = {}):  # noqa: B006 (formulaic passes the state)
-    """R's as.numeric() of a factor: each value's level number, 1..k, among the levels of
-    the fitting data (kept in the model spec's state, so that new data holding some levels
-    only is numbered as the fit was; nan for a level not seen). A value given as a number
-    already (the nominal thresholds' table at 0) is kept."""
-    s = pd.Series(x)
-    if pd.api.types.is_numeric_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype):
-        return s.astype(float).to_numpy()
-    if "levels" not in _state:
-        _state["levels"] = [str(v) for v in s.cat.categories]
-    codes = pd.Categorical(s.astype(object).map(str, na_action="ignore"),
-                           categories=_state["levels"]).codes
-    return np.where(codes < 0, np.nan, codes + 1.0)
-
-
-# R function -> the callable formulaic evaluates (None: formulaic's own of that name)
-FUNCTIONS = {
-    "I": None, "C": None, "scale": None, "center": None, "poly": None,
-    "log": _r_log, "log2": np.log2, "log10": np.log10, "log1p": np.log1p, "exp": np.exp,
-    "expm1": np.expm1, "sqrt": np.sqrt, "abs": np.abs, "sin": np.sin, "cos": np.cos,
-    "tan": np.tan, "factor": _r_factor, "as.factor": _r_factor,
-    "as.numeric": _r_numeric,
-}
-# R codes an ordered factor by orthogonal polynomials (contrasts options' second entry):
-# its columns are C(x, ORDERED_), named back as R's x.L, x.Q, x.C, x^4
-ORDERED = "r_ordered_"
-LEVEL_NUMBERS = "r_level_numbers_"  # as.numeric(f) of a factor: R's 1..k
-CONTEXT = {name.replace(".", "_"): fn for name, fn in FUNCTIONS.items() if fn is not None}
-CONTEXT[ORDERED] = PolyContrasts()
-CONTEXT[LEVEL_NUMBERS] = _level_numbers
 CONTRASTS = ("contr.treatment", "contr.sum", "contr.helmert", "contr.poly")
 KEYWORDS = ("raw", "degree", "base", "center", "scale")  # argument names, as name=value
 FACTOR_FUNCTIONS = ("factor", "as.factor", "C")  # their first argument is coded by level
