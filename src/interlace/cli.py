@@ -97,9 +97,8 @@ def _apply_levels(data, specs, formula: str, every_column: bool = True):
     if not specs:
         return data
     response = response_column(formula.partition("~")[0].strip(), Columns(data.columns))[0]
-
     data = data.copy()
-    for spec in specs or []:
+    for spec in specs:
         column, sep, values = spec.partition("=")
         column = column.strip()
         levels = [v.strip() for v in values.split(",")]

@@ -11,10 +11,9 @@ expands, as lme4 does, to ``(1|a) + (1|b:a)``; several terms may share a groupin
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from .rformula import unknown_function
+from .rformula import CALL, unknown_function
 
 
 @dataclass(frozen=True)
@@ -139,7 +138,7 @@ def parse_random_term(text: str) -> list[RandomTerm]:
         # lme4 names a/b as b:a, innermost first
         chain = nested[:depth][::-1]
         for part in chain:
-            call = re.match(r"\s*([^\W\d`][\w.]*)\s*\(", part)
+            call = CALL.match(part.strip())
             if call:  # a grouping factor is columns, never a call
                 raise unknown_function(call.group(1), "grouping factor", original,
                                        "a grouping factor is columns joined by ':' or '/'")

@@ -42,8 +42,8 @@ class ClmmModel:
                  threshold: str = "flexible", nAGQ: int = 1, weights=None,
                  na_action: str = "drop", control: Control | None = None,
                  random_effects: bool = True, nominal=None, scale=None, client=None):
-        na_action = R_NA_ACTIONS.get(na_action, na_action) if isinstance(na_action, str) \
-            else na_action
+        if isinstance(na_action, str):
+            na_action = R_NA_ACTIONS.get(na_action, na_action)
         _check_choices(link=link, threshold=threshold, na_action=na_action, nAGQ=nAGQ)
         if control is not None and not isinstance(control, Control):
             raise TypeError(f"control must be an interlace.Control, not {type(control).__name__}")

@@ -9,8 +9,8 @@ against a whitelist, no Python is ever taken from the user:
 - names are columns of the data (bare, dotted or in backticks) and are replaced by
   placeholders ``c0_, c1_, ...``, the only names of the frame formulaic sees;
 - a name followed by ``(`` must be one of `FUNCTIONS` (R's spelling; evaluated by the
-  functions in `rfunctions.CONTEXT`); ``contr.sum`` and friends, ``TRUE``/``FALSE`` and a few keyword
-  names are the only other words allowed;
+  functions in `rfunctions.CONTEXT`); ``contr.sum`` and friends, ``TRUE``/``FALSE`` and a
+  few keyword names are the only other words allowed;
 - inside a function call the operators are R's arithmetic (``^`` becomes ``**``, ``%%``
   ``%``, ``%/%`` ``//``); outside they are formula operators, which formulaic reads as R does;
 - anything else (quotes, brackets, ``$``, ``_``-names, ...) is an error naming it.
@@ -59,7 +59,7 @@ _INSTEAD = {
     "interaction": "write the grouping as a:b",
     "cut": "cut the column beforehand (pd.cut) and use the new column",
 }
-_CALL = re.compile(r"((?:[^\W\d_]|\.(?!\d))[\w.]*)\s*\(")
+CALL = re.compile(r"((?:[^\W\d_]|\.(?!\d))[\w.]*)\s*\(")  # a name called: f(
 
 
 def unknown_function(name: str, where: str, text: str, allowed: str = "") -> FormulaError:
@@ -75,7 +75,7 @@ def tokenize(text: str, where: str) -> list[Token]:
         m = _TOKEN.match(text, pos)
         if m is None:
             # a call we do not read says so before its arguments do ("relevel(x, 'b')")
-            for name in _CALL.findall(text[:pos]):
+            for name in CALL.findall(text[:pos]):
                 if name not in FUNCTIONS and name != "offset":
                     raise unknown_function(name, where, text)
             raise FormulaError(
