@@ -206,3 +206,17 @@ def test_as_numeric_of_a_factor_numbers_new_data_by_the_fitting_levels():
         predicted = fit.predict(rows.assign(t10=t10), type="linear.predictor")
         np.testing.assert_allclose(np.asarray(predicted), np.asarray(fitted[rows.index]),
                                    atol=1e-12)
+
+
+def test_relevel_codes_new_data_by_the_fitting_levels():
+    """relevel()'s reference holds for new data with the other level only, as text too."""
+    fit, _ = fit_case("relevel")
+    df, _ = frame_for("relevel")
+    fitted = fit.predict(type="linear.predictor")
+    rows = df[df["temp"] == "cold"]
+    for temp in (rows["temp"], rows["temp"].astype(str)):
+        predicted = fit.predict(rows.assign(temp=temp), type="linear.predictor")
+        np.testing.assert_allclose(np.asarray(predicted), np.asarray(fitted[rows.index]),
+                                   atol=1e-12)
+    with pytest.raises(ValueError, match=r"'hot' is not a level; the levels are \['cold', "):
+        interlace.clmm('rating ~ relevel(temp, "hot") + (1|judge)', df)

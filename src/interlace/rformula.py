@@ -13,7 +13,8 @@ against a whitelist, no Python is ever taken from the user:
   few keyword names are the only other words allowed;
 - inside a function call the operators are R's arithmetic (``^`` becomes ``**``, ``%%``
   ``%``, ``%/%`` ``//``); outside they are formula operators, which formulaic reads as R does;
-- anything else (quotes, brackets, ``$``, ``_``-names, ...) is an error naming it.
+- a quoted text is read only as relevel()'s level (written back as a Python string);
+- anything else (brackets, ``$``, ``_``-names, ...) is an error naming it.
 
 `r_column_names` maps formulaic's column names back to R's ``model.matrix`` names.
 """
@@ -28,12 +29,13 @@ import pandas as pd
 from .rfunctions import FUNCTIONS, LEVEL_NUMBERS, ORDERED
 
 CONTRASTS = ("contr.treatment", "contr.sum", "contr.helmert", "contr.poly")
-KEYWORDS = ("raw", "degree", "base", "center", "scale")  # argument names, as name=value
-FACTOR_FUNCTIONS = ("factor", "as.factor", "C")  # their first argument is coded by level
+KEYWORDS = ("raw", "degree", "base", "center", "scale", "ref")  # as name=value
+FACTOR_FUNCTIONS = ("factor", "as.factor", "C", "relevel")  # their first argument: by level
 
 _TOKEN = re.compile(r"""
     (?P<space>\s+)
   | (?P<quoted>`[^`]*`)
+  | (?P<text>"[^"\\]*"|'[^'\\]*')
   | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<name>(?:[^\W\d_]|\.(?!\d))[\w.]*)
   | (?P<op>%in%|%/%|%%|\*\*|[-+*/:^~|(),=])
@@ -54,8 +56,6 @@ class Token:
 
 # R functions users reach for that formulas here do not read, and what to do instead
 _INSTEAD = {
-    "relevel": "make the reference level the first of the column's categories in the data "
-               "(df[x] = pd.Categorical(df[x], categories=[ref, ...]))",
     "interaction": "write the grouping as a:b",
     "cut": "cut the column beforehand (pd.cut) and use the new column",
 }
@@ -167,6 +167,12 @@ def translate(text: str, columns: Columns, where: str, *, arithmetic: bool = Fal
         if tok.kind == "number":
             out.append(tok.text)
             continue
+        if tok.kind == "text":  # a level's name, read by relevel() alone
+            if not calls or calls[-1] != "relevel":
+                raise FormulaError(f"{where}: quoted text {tok.text} in {text!r} is read only "
+                                   "as relevel()'s reference level")
+            out.append(repr(tok.text[1:-1]))
+            continue
         name = column_of(tok)
         if (tok.kind == "name" and not in_call and name in ("factor", "as.factor")
                 and _bare_call_of(tokens, i, ordered)):
@@ -243,6 +249,8 @@ _WORD = re.compile(r"[A-Za-z_][\w]*")
 
 _PLACEHOLDER = re.compile(r"\bc(\d+)_")
 _ORDERED_CALL = re.compile(rf"\bC\((.+?), {ORDERED}\)")
+_TEXT = re.compile(r"'([^']*)'")
+_KEYWORD = re.compile(r"(?<=[\w.])=(?![=\s])")
 
 
 def _r_interaction_order(name: str) -> str:
@@ -292,10 +300,14 @@ def r_column_names(names, columns: Columns) -> list[str]:
         for piece in pieces:
             m = _BRACKET.fullmatch(piece)
             if m is None:
-                text += _ORDERED_CALL.sub(r"\1", _WORD.sub(
-                    lambda w: back.get(w.group(), w.group()), piece).replace(" ** ", "^"))
+                piece = _WORD.sub(lambda w: back.get(w.group(), w.group()), piece)
+                # as R deparses a call: x^2, ref = "b", raw = TRUE
+                piece = _KEYWORD.sub(" = ", piece.replace(" ** ", "^"))
+                text += _ORDERED_CALL.sub(r"\1", _TEXT.sub(r'"\1"', piece))
                 continue
             kind, label = m.group(1), m.group(2)
+            if kind is None and label.isdigit() and text.endswith("raw = TRUE)"):
+                label = str(int(label) + 1)  # formulaic counts raw powers from 0, R from 1
             if kind in ("S", "H") or (kind == "T" and text.endswith("contr.treatment)")):
                 # R numbers these contrasts' columns: C() hands the contrast function the
                 # number of levels, not their names (treatment's from 2, the reference 1)

@@ -27,6 +27,25 @@ def _r_factor(x):
     return s.astype(pd.CategoricalDtype(np.unique(s.dropna().to_numpy())))
 
 
+@stateful_transform
+def _r_relevel(x, ref, _state: dict = {}):  # noqa: B006 (formulaic passes the state)
+    """R's ``relevel(f, ref)``: the factor with ``ref`` as its first level (the reference);
+    as in R, for an unordered factor and a level it has. The fitting data's levels are kept
+    in the state, so that new data with some levels only is coded as the fit was."""
+    s = pd.Series(x)
+    if "levels" not in _state:
+        s = _r_factor(s)
+        if s.cat.ordered:
+            raise ValueError("relevel() is for unordered factors, as in R; make the column "
+                             "unordered, or put its levels in the order wanted")
+        levels = [str(v) for v in s.cat.categories]
+        if ref not in levels:
+            raise ValueError(f"relevel(): {ref!r} is not a level; the levels are {levels}")
+        _state["levels"] = [ref] + [v for v in levels if v != ref]
+    return pd.Series(pd.Categorical(s.astype(object).map(str, na_action="ignore"),
+                                    categories=_state["levels"]), index=s.index)
+
+
 def _r_numeric(x):
     return pd.Series(x).astype(float)
 
@@ -52,7 +71,7 @@ FUNCTIONS = {
     "I": None, "C": None, "scale": None, "center": None, "poly": None,
     "log": _r_log, "log2": np.log2, "log10": np.log10, "log1p": np.log1p, "exp": np.exp,
     "expm1": np.expm1, "sqrt": np.sqrt, "abs": np.abs, "sin": np.sin, "cos": np.cos,
-    "tan": np.tan, "factor": _r_factor, "as.factor": _r_factor,
+    "tan": np.tan, "factor": _r_factor, "as.factor": _r_factor, "relevel": _r_relevel,
     "as.numeric": _r_numeric,
 }
 # R codes an ordered factor by orthogonal polynomials (contrasts options' second entry):
