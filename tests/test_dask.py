@@ -19,7 +19,7 @@ dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
 MODELS = [
-    ("rating ~ temp + contact + (1|judge)", "wine", {}),
+    ("rating ~ relevel(temp, 'warm') + contact + (1|judge)", "wine", {}),
     ("rating ~ temp + contact + (1|judge) + (1|bottle)", "wine", {}),
     ("SURENESS ~ PROD + (1|RESP/DAY)", "soup", {}),
     ("SURENESS ~ PROD + (1 + PROD|RESP)", "soup", {}),
