@@ -27,6 +27,12 @@ def _r_factor(x):
     return s.astype(pd.CategoricalDtype(np.unique(s.dropna().to_numpy())))
 
 
+def _in_levels(s: pd.Series, levels: list) -> pd.Categorical:
+    """``s`` as a categorical over the fitting data's ``levels`` (its values by their text,
+    so that text and categories of new data match alike)."""
+    return pd.Categorical(s.astype(object).map(str, na_action="ignore"), categories=levels)
+
+
 @stateful_transform
 def _r_relevel(x, ref, _state: dict = {}):  # noqa: B006 (formulaic passes the state)
     """R's ``relevel(f, ref)``: the factor with ``ref`` as its first level (the reference);
@@ -42,8 +48,7 @@ def _r_relevel(x, ref, _state: dict = {}):  # noqa: B006 (formulaic passes the s
         if ref not in levels:
             raise ValueError(f"relevel(): {ref!r} is not a level; the levels are {levels}")
         _state["levels"] = [ref] + [v for v in levels if v != ref]
-    return pd.Series(pd.Categorical(s.astype(object).map(str, na_action="ignore"),
-                                    categories=_state["levels"]), index=s.index)
+    return pd.Series(_in_levels(s, _state["levels"]), index=s.index)
 
 
 def _r_numeric(x):
@@ -61,8 +66,7 @@ def _level_numbers(x, _state: dict = {}):  # noqa: B006 (formulaic passes the st
         return s.astype(float).to_numpy()
     if "levels" not in _state:
         _state["levels"] = [str(v) for v in s.cat.categories]
-    codes = pd.Categorical(s.astype(object).map(str, na_action="ignore"),
-                           categories=_state["levels"]).codes
+    codes = _in_levels(s, _state["levels"]).codes
     return np.where(codes < 0, np.nan, codes + 1.0)
 
 
