@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .rfunctions import FUNCTIONS, LEVEL_NUMBERS, ORDERED
+from .rfunctions import FUNCTIONS, LEVEL_NUMBERS, ORDERED, ORDERING
 
 CONTRASTS = ("contr.treatment", "contr.sum", "contr.helmert", "contr.poly")
 KEYWORDS = ("raw", "degree", "base", "center", "scale", "ref")  # as name=value
@@ -174,10 +174,13 @@ def translate(text: str, columns: Columns, where: str, *, arithmetic: bool = Fal
             out.append(repr(tok.text[1:-1]))
             continue
         name = column_of(tok)
-        if (tok.kind == "name" and not in_call and name in ("factor", "as.factor")
-                and _bare_call_of(tokens, i, ordered)):
+        if tok.kind == "name" and not in_call and (
+                (name in ("factor", "as.factor") and _bare_call_of(tokens, i, ordered))
+                or (name in ORDERING and _bare_call_of(tokens, i, columns.available))):
             column = column_of(tokens[i + 2])
             used.append(column)
+            if factor_columns is not None:
+                factor_columns.add(column)
             out.append(f"C({name.replace('.', '_')}({columns.use(column, where)}), {ORDERED})")
             skip = 3
             continue
@@ -288,6 +291,7 @@ def r_column_names(names, columns: Columns) -> list[str]:
     back = {p: (c if _SYNTACTIC.match(c) else f"`{c}`") for c, p in columns.placeholders.items()}
     back.update({alias: r for r, alias in ((r, r.replace(".", "_")) for r in FUNCTIONS)})
     back.update({"True": "TRUE", "False": "FALSE", LEVEL_NUMBERS: "as.numeric"})
+    back.update({r.replace(".", "_"): r for r in ORDERING})
     out = []
     position: dict = {}
     for name in names:

@@ -85,3 +85,6 @@ LEVEL_NUMBERS = "r_level_numbers_"  # as.numeric(f) of a factor: R's 1..k
 CONTEXT = {name.replace(".", "_"): fn for name, fn in FUNCTIONS.items() if fn is not None}
 CONTEXT[ORDERED] = PolyContrasts()
 CONTEXT[LEVEL_NUMBERS] = _level_numbers
+# ordered(x) of a column: a factor coded as an ordered one (read only as ordered(column))
+ORDERING = ("ordered", "as.ordered")
+CONTEXT.update({name.replace(".", "_"): _r_factor for name in ORDERING})
