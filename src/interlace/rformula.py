@@ -174,20 +174,23 @@ def translate(text: str, columns: Columns, where: str, *, arithmetic: bool = Fal
             out.append(repr(tok.text[1:-1]))
             continue
         name = column_of(tok)
-        if tok.kind == "name" and not in_call and (
+        # f(column) that R codes otherwise than formulaic would: written out whole
+        if tok.kind != "name":
+            coded = None
+        elif not in_call and (
                 (name in ("factor", "as.factor") and _bare_call_of(tokens, i, ordered))
                 or (name in ORDERING and _bare_call_of(tokens, i, columns.available))):
+            coded = f"C({name.replace('.', '_')}({{}}), {ORDERED})"  # R's polynomials
+        elif name == "as.numeric" and _bare_call_of(tokens, i, factors):
+            coded = f"{LEVEL_NUMBERS}({{}})"  # a factor's level numbers
+        else:
+            coded = None
+        if coded is not None:
             column = column_of(tokens[i + 2])
             used.append(column)
-            if factor_columns is not None:
+            if factor_columns is not None and name != "as.numeric":
                 factor_columns.add(column)
-            out.append(f"C({name.replace('.', '_')}({columns.use(column, where)}), {ORDERED})")
-            skip = 3
-            continue
-        if tok.kind == "name" and name == "as.numeric" and _bare_call_of(tokens, i, factors):
-            column = column_of(tokens[i + 2])
-            used.append(column)
-            out.append(f"{LEVEL_NUMBERS}({columns.use(column, where)})")
+            out.append(coded.format(columns.use(column, where)))
             skip = 3
             continue
         if tok.kind == "name" and nxt is not None and nxt.text == "(":
@@ -304,10 +307,11 @@ def r_column_names(names, columns: Columns) -> list[str]:
         for piece in pieces:
             m = _BRACKET.fullmatch(piece)
             if m is None:
+                # as R deparses a call: x^2, ref = "b", raw = TRUE (on formulaic's text,
+                # before the columns' own names, which may hold any character, come back)
+                piece = _TEXT.sub(r'"\1"', _KEYWORD.sub(" = ", piece.replace(" ** ", "^")))
                 piece = _WORD.sub(lambda w: back.get(w.group(), w.group()), piece)
-                # as R deparses a call: x^2, ref = "b", raw = TRUE
-                piece = _KEYWORD.sub(" = ", piece.replace(" ** ", "^"))
-                text += _ORDERED_CALL.sub(r"\1", _TEXT.sub(r'"\1"', piece))
+                text += _ORDERED_CALL.sub(r"\1", piece)
                 continue
             kind, label = m.group(1), m.group(2)
             if kind is None and label.isdigit() and text.endswith("raw = TRUE)"):
